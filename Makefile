@@ -1,0 +1,32 @@
+# One entry point for users and CI. Needs only python3 (3.10+) and pip; everything else goes in .venv-tools.
+PYTHON ?= python3
+TOOLS := .venv-tools
+export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0:3.10.13
+
+.PHONY: help test test-quick lint docs bench demo clean
+
+help:
+	@echo "make demo        run the example blog API under gunicorn, load-test it, show its metrics"
+	@echo "make test        the whole tox matrix (every Python x Django, lint, docs, packaging)"
+	@echo "make test-quick  the tests on the current Python only"
+	@echo "make bench       the benchmarks (see docs/benchmarks.md)"
+
+$(TOOLS)/bin/tox:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet "tox>=4.22"
+
+test: $(TOOLS)/bin/tox
+	$(TOOLS)/bin/tox run
+
+test-quick: $(TOOLS)/bin/tox
+	$(TOOLS)/bin/tox run -e py311-django52
+
+lint: $(TOOLS)/bin/tox
+	$(TOOLS)/bin/tox run -e lint
+
+docs: $(TOOLS)/bin/tox
+	$(TOOLS)/bin/tox run -e docs
+
+clean:
+	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench

@@ -1,0 +1,3 @@
+"""Production operations for Django APIs: request IDs, logging, metrics, tracing, health checks."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,223 @@
+"""The single ``PRODKIT`` settings dict: defaults, environment overrides, validation, caching."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "PRODKIT"
+
+#: Every key of ``PRODKIT`` with its default. Nested dicts are merged key by key.
+DEFAULTS: dict[str, Any] = {
+    "SERVICE_NAME": "django",
+    "REQUEST_ID_HEADER": "X-Request-ID",
+    "REQUEST_ID_TRUST_INCOMING": True,
+    "REQUEST_ID_EXPOSE_HEADER": True,
+    "ACCESS_LOG_LOGGER": "django_prodkit.access",
+    "ACCESS_LOG_EXCLUDE_PATHS": [],
+    "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness"],
+    "METRICS_TOKENS": [],
+    "XRAY": {
+        "ENABLED": False,
+    },
+    "CLOUDWATCH": {
+        "ENABLED": False,
+    },
+}
+
+
+@dataclass(frozen=True)
+class ListOf:
+    """A list (or tuple) whose items all have one type."""
+
+    item: type
+
+
+#: The accepted type(s) for each key; a nested dict maps to its own schema.
+SCHEMA: dict[str, Any] = {
+    "SERVICE_NAME": str,
+    "REQUEST_ID_HEADER": str,
+    "REQUEST_ID_TRUST_INCOMING": bool,
+    "REQUEST_ID_EXPOSE_HEADER": bool,
+    "ACCESS_LOG_LOGGER": str,
+    "ACCESS_LOG_EXCLUDE_PATHS": ListOf(str),
+    "ACCESS_LOG_EXCLUDE_VIEWS": ListOf(str),
+    "METRICS_TOKENS": ListOf(str),
+    "XRAY": {
+        "ENABLED": bool,
+    },
+    "CLOUDWATCH": {
+        "ENABLED": bool,
+    },
+}
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Parse a boolean environment variable strictly; anything unrecognised is an error."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"Environment variable {name}={raw!r} is not a boolean; use one of "
+        f"{', '.join(sorted(_TRUE))} or {', '.join(sorted(_FALSE - {''}))}."
+    )
+
+
+def parse_csv(name: str, raw: str) -> list[str]:
+    """Parse a comma-separated environment variable into its non-empty, stripped items."""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True)
+class EnvOverride:
+    """An environment variable that overrides one ``PRODKIT`` key (``path`` walks nested dicts)."""
+
+    variable: str
+    path: tuple[str, ...]
+    parse: Callable[[str, str], Any]
+
+
+#: Environment variables named in the docs, read here and nowhere else in the package.
+ENV_OVERRIDES: list[EnvOverride] = [
+    EnvOverride("ENABLE_XRAY", ("XRAY", "ENABLED"), parse_bool),
+    EnvOverride("ENABLE_CLOUDWATCH_METRICS", ("CLOUDWATCH", "ENABLED"), parse_bool),
+    EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
+]
+
+
+class ConfigError(ImproperlyConfigured):
+    """A ``PRODKIT`` problem found while reading the settings."""
+
+
+def _type_name(spec: Any) -> str:
+    if isinstance(spec, ListOf):
+        return f"a list of {spec.item.__name__}"
+    if isinstance(spec, tuple):
+        return " or ".join("None" if t is type(None) else t.__name__ for t in spec)
+    if isinstance(spec, dict):
+        return "a dict"
+    return str(spec.__name__)
+
+
+def _matches(value: Any, spec: Any) -> bool:
+    if isinstance(spec, ListOf):
+        return isinstance(value, (list, tuple)) and all(_matches(v, spec.item) for v in value)
+    if isinstance(spec, dict):
+        return isinstance(value, Mapping)
+    if spec is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if spec is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(spec, tuple):
+        return any(_matches(value, s) for s in spec)
+    return isinstance(value, spec)
+
+
+def unknown_keys(user: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """Return ``(dotted key, closest valid key or None)`` for every key not in the defaults."""
+    found: list[tuple[str, str | None]] = []
+
+    def walk(given: Mapping[str, Any], defaults: Mapping[str, Any], prefix: str) -> None:
+        for key, value in given.items():
+            if key not in defaults:
+                close = difflib.get_close_matches(str(key), list(defaults), n=1)
+                found.append((prefix + str(key), prefix + close[0] if close else None))
+            elif isinstance(defaults[key], dict) and isinstance(value, Mapping):
+                walk(value, defaults[key], f"{prefix}{key}.")
+
+    walk(user, DEFAULTS, "")
+    return found
+
+
+def type_errors(user: Mapping[str, Any]) -> list[str]:
+    """Return one message per known key whose value has the wrong type."""
+    errors: list[str] = []
+
+    def walk(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
+        for key, value in given.items():
+            if key not in schema:
+                continue
+            spec = schema[key]
+            if not _matches(value, spec):
+                errors.append(
+                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, "
+                    f"got {type(value).__name__} {value!r:.80}."
+                )
+            elif isinstance(spec, dict):
+                walk(value, spec, f"{prefix}{key}.")
+
+    walk(user, SCHEMA, "")
+    return errors
+
+
+def user_settings() -> Mapping[str, Any]:
+    """The raw ``PRODKIT`` dict from the Django settings (empty when unset)."""
+    value = getattr(settings, SETTING_NAME, None)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{SETTING_NAME} must be a dict, got {type(value).__name__}.")
+    return value
+
+
+def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in given.items():
+        if key in defaults and isinstance(defaults[key], dict) and isinstance(value, Mapping):
+            merged[key] = _merge(defaults[key], value)
+        elif key in defaults:
+            merged[key] = value
+    return merged
+
+
+def apply_env(config: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """Override ``config`` in place from the documented environment variables."""
+    for override in ENV_OVERRIDES:
+        raw = environ.get(override.variable)
+        if raw is None:
+            continue
+        target = config
+        for part in override.path[:-1]:
+            target = target[part]
+        target[override.path[-1]] = override.parse(override.variable, raw)
+
+
+@lru_cache(maxsize=1)
+def get_config() -> dict[str, Any]:
+    """Return the effective configuration: defaults, then ``PRODKIT``, then environment variables.
+
+    Raises :class:`~django.core.exceptions.ImproperlyConfigured` for a value of the wrong type or an
+    environment variable that does not parse; unknown keys are left to the system checks.
+    """
+    given = user_settings()
+    errors = type_errors(given)
+    if errors:
+        raise ConfigError(" ".join(errors))
+    config = _merge(DEFAULTS, given)
+    apply_env(config, os.environ)
+    return config
+
+
+def reset_config() -> None:
+    """Forget the cached configuration (called when Django's settings change)."""
+    get_config.cache_clear()
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting == SETTING_NAME or setting == "MIDDLEWARE":
+        reset_config()

@@ -1,0 +1,180 @@
+"""Logging: the request-id filter, JSON and console formatters, ``configure_logging`` and the access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, MutableMapping
+from datetime import datetime, timezone
+from typing import Any
+
+import structlog
+
+from django_prodkit.request_id import get_request_id
+
+#: Attributes every ``LogRecord`` has; anything else on a record is a field to render.
+_RECORD_ATTRS = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "request", "server_time", "taskName"}
+)
+
+#: The attribute that carries a structlog event dict through the stdlib logging machinery.
+STRUCTLOG_FIELDS = "_prodkit_fields"
+
+#: The ``msg`` of every access-log record.
+ACCESS_EVENT = "http_request"
+
+#: Longest path written to the access log; longer ones are cut.
+_MAX_PATH_LENGTH = 512
+
+#: The output formats :func:`configure_logging` accepts.
+LOG_FORMATS = ("json", "console")
+
+
+class RequestIDFilter(logging.Filter):
+    """Adds ``request_id`` (``None`` outside a request) to every record that lacks one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = get_request_id()
+        return True
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for key, value in record.__dict__.items():
+        if key not in _RECORD_ATTRS and key != STRUCTLOG_FIELDS:
+            fields[key] = value
+    structlog_fields = record.__dict__.get(STRUCTLOG_FIELDS)
+    if structlog_fields:
+        fields.update(structlog_fields)
+    if fields.get("request_id") is None:
+        fields["request_id"] = get_request_id()
+    return fields
+
+
+def _json_default(value: Any) -> str:
+    return str(value)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line: timestamp, level, logger, event, request_id and every extra field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "timestamp": _timestamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        payload.update(_fields(record))
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            payload["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(payload, default=_json_default, ensure_ascii=False)
+
+
+def _console_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=_json_default)
+    if not text or any(c.isspace() or not c.isprintable() or c in "\"'=" for c in text):
+        return repr(text)
+    return text
+
+
+class ConsoleFormatter(logging.Formatter):
+    """Readable one-line output for development: time, level, logger, event, then ``key=value`` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        clock = time.strftime("%H:%M:%S", time.localtime(record.created))
+        parts = [f"{clock}.{int(record.msecs):03d}", f"{record.levelname:<7}", f"{record.name}:", record.getMessage()]
+        parts.extend(f"{key}={_console_value(value)}" for key, value in _fields(record).items())
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        if record.stack_info:
+            line += "\n" + self.formatStack(record.stack_info)
+        return line
+
+
+def _to_stdlib(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Hand a structlog event to the stdlib logger, its fields kept apart from ``LogRecord``'s own."""
+    kwargs: dict[str, Any] = {"msg": event_dict.pop("event", "")}
+    for key in ("exc_info", "stack_info"):
+        if key in event_dict:
+            kwargs[key] = event_dict.pop(key)
+    kwargs["extra"] = {STRUCTLOG_FIELDS: dict(event_dict)}
+    return (), kwargs
+
+
+def configure_logging(
+    *,
+    fmt: str = "json",
+    level: str = "INFO",
+    loggers: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Configure structlog and return a ``LOGGING`` dict for Django's settings.
+
+    Both structlog events and stdlib records (Django's own ``django.request`` and ``django.server``
+    included) go to one stdout handler, as JSON lines (``fmt="json"``, for production) or readable
+    console lines (``fmt="console"``, for development), each with the current ``request_id``.
+    ``loggers`` adds or overrides entries of the returned ``LOGGING["loggers"]``.
+    """
+    if fmt not in LOG_FORMATS:
+        raise ValueError(f"configure_logging(fmt={fmt!r}): use one of {', '.join(LOG_FORMATS)}.")
+    level = level.upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ValueError(f"configure_logging(level={level!r}): not a logging level name.")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.StackInfoRenderer(),
+            _to_stdlib,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    config: dict[str, Any] = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "django_prodkit.logging.RequestIDFilter"}},
+        "formatters": {
+            "json": {"()": "django_prodkit.logging.JSONFormatter"},
+            "console": {"()": "django_prodkit.logging.ConsoleFormatter"},
+        },
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "filters": ["request_id"],
+                "formatter": fmt,
+            }
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        "loggers": {
+            name: {"handlers": [], "level": level, "propagate": True}
+            for name in ("django", "django.server", "django.request", "django_prodkit")
+        },
+    }
+    config["loggers"].update(loggers or {})
+    return config
+
+
+def access_log_fields(
+    request_method: str, route: str, path: str, status: int, duration_ms: float, user_id: Any
+) -> dict[str, Any]:
+    """The fields of one access-log event; ``path`` is cut to a bounded length."""
+    return {
+        "method": request_method,
+        "route": route,
+        "path": path[:_MAX_PATH_LENGTH],
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+        "user_id": user_id,
+    }

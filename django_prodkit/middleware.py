@@ -1,0 +1,140 @@
+"""The middleware classes users put in ``MIDDLEWARE``; the work happens in the modules they call."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from django_prodkit.conf import get_config
+from django_prodkit.http import normalize_method, route_of, user_id_of
+from django_prodkit.logging import ACCESS_EVENT, access_log_fields
+from django_prodkit.request_id import reset_request_id, resolve_request_id, set_request_id
+
+GetResponse = Callable[[HttpRequest], Any]
+
+EXPOSE_HEADERS = "Access-Control-Expose-Headers"
+
+
+def _meta_key(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+class RequestIDMiddleware:
+    """Gives every request an id (kept from a valid ``X-Request-ID``, else new) and echoes it back.
+
+    The id is available from :func:`django_prodkit.request_id.get_request_id`, as ``request.request_id``,
+    in structlog's context variables, and in every log record through
+    :class:`django_prodkit.logging.RequestIDFilter`. Place it first in ``MIDDLEWARE``.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+        config = get_config()
+        self.header = config["REQUEST_ID_HEADER"]
+        self.meta_key = _meta_key(self.header)
+        self.trust_incoming = config["REQUEST_ID_TRUST_INCOMING"]
+        self.expose = config["REQUEST_ID_EXPOSE_HEADER"]
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        request_id = resolve_request_id(request.META.get(self.meta_key), trust_incoming=self.trust_incoming)
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = set_request_id(request_id)
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = self.get_response(request)
+            self._add_headers(response, request_id)
+            return response
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            reset_request_id(token)
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        request_id = resolve_request_id(request.META.get(self.meta_key), trust_incoming=self.trust_incoming)
+        request.request_id = request_id  # type: ignore[attr-defined]
+        token = set_request_id(request_id)
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = await self.get_response(request)
+            self._add_headers(response, request_id)
+            return response
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            reset_request_id(token)
+
+    def _add_headers(self, response: HttpResponseBase, request_id: str) -> None:
+        response[self.header] = request_id
+        if not self.expose:
+            return
+        exposed = response.get(EXPOSE_HEADERS)
+        if not exposed:
+            response[EXPOSE_HEADERS] = self.header
+        elif self.header.lower() not in (name.strip().lower() for name in exposed.split(",")):
+            response[EXPOSE_HEADERS] = f"{exposed}, {self.header}"
+
+
+class AccessLogMiddleware:
+    """Writes one structured ``http_request`` event per request: method, route, path, status, duration."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+        config = get_config()
+        self.logger = logging.getLogger(config["ACCESS_LOG_LOGGER"])
+        self.exclude_paths = tuple(config["ACCESS_LOG_EXCLUDE_PATHS"])
+        self.exclude_views = frozenset(config["ACCESS_LOG_EXCLUDE_VIEWS"])
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        start = time.perf_counter()
+        response = self.get_response(request)
+        self._log(request, response, start)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        start = time.perf_counter()
+        response = await self.get_response(request)
+        self._log(request, response, start)
+        return response
+
+    def _log(self, request: HttpRequest, response: HttpResponseBase, start: float) -> None:
+        duration_ms = (time.perf_counter() - start) * 1000.0
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        path = request.path
+        if self.exclude_paths and path.startswith(self.exclude_paths):
+            return
+        match = request.resolver_match
+        if match is not None and match.view_name in self.exclude_views:
+            return
+        fields = access_log_fields(
+            normalize_method(request.method),
+            route_of(request),
+            path,
+            response.status_code,
+            duration_ms,
+            user_id_of(request),
+        )
+        self.logger.info(ACCESS_EVENT, extra=fields)
+
+
+__all__ = ["AccessLogMiddleware", "RequestIDMiddleware"]

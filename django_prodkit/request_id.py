@@ -1,0 +1,48 @@
+"""Request ids: validation, generation, and the per-request ContextVar."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar, Token
+
+#: The longest incoming id that is kept.
+MAX_REQUEST_ID_LENGTH = 128
+
+# Letters, digits and -_.:=+/@; admit UUIDs, hex ids and AWS "Root=1-...;Parent=..." ids, and
+# exclude everything that could split a header or a log line (CR, LF, quotes, spaces, non-ASCII).
+_VALID_REQUEST_ID = re.compile(rf"[A-Za-z0-9\-_.:=+/@;]{{1,{MAX_REQUEST_ID_LENGTH}}}", re.ASCII)
+
+_current_request_id: ContextVar[str | None] = ContextVar("prodkit_request_id", default=None)
+
+
+def is_valid_request_id(value: str) -> bool:
+    """Whether an incoming id may be kept as it is."""
+    return _VALID_REQUEST_ID.fullmatch(value) is not None
+
+
+def generate_request_id() -> str:
+    """A fresh random id (a uuid4 in its canonical form)."""
+    return str(uuid.uuid4())
+
+
+def resolve_request_id(incoming: str | None, *, trust_incoming: bool = True) -> str:
+    """The id to use for a request: the incoming one when trusted and valid, else a new one."""
+    if trust_incoming and incoming and _VALID_REQUEST_ID.fullmatch(incoming) is not None:
+        return incoming
+    return generate_request_id()
+
+
+def get_request_id() -> str | None:
+    """The id of the request being handled in this context, or ``None`` outside a request."""
+    return _current_request_id.get()
+
+
+def set_request_id(value: str | None) -> Token[str | None]:
+    """Make ``value`` the current id; pass the returned token to :func:`reset_request_id`."""
+    return _current_request_id.set(value)
+
+
+def reset_request_id(token: Token[str | None]) -> None:
+    """Restore the id that was current before :func:`set_request_id`."""
+    _current_request_id.reset(token)

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import io
+import json
+import logging
+import logging.config
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import structlog
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils.log import DEFAULT_LOGGING
+
+from django_prodkit.logging import ConsoleFormatter, JSONFormatter, RequestIDFilter, configure_logging
+from django_prodkit.request_id import reset_request_id, set_request_id
+
+ReadLines = Callable[[], list[str]]
+
+
+def _restore_logging() -> None:
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    logging.config.dictConfig(DEFAULT_LOGGING)
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
+    """Apply ``configure_logging`` and collect what its stdout handler writes."""
+    fmt = getattr(request, "param", "json")
+    logging.config.dictConfig(configure_logging(fmt=fmt, level="INFO"))
+    (handler,) = logging.getLogger().handlers
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+
+    def read() -> list[str]:
+        lines = [line for line in buffer.getvalue().splitlines() if line.strip()]
+        buffer.seek(0)
+        buffer.truncate()
+        return lines
+
+    yield read
+    _restore_logging()
+
+
+def records(read: ReadLines) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in read()]
+
+
+@pytest.mark.django_db
+def test_view_log_lines_carry_the_request_id(client: Client, log_output: ReadLines) -> None:
+    response = client.get("/api/v1/hello/", headers={"X-Request-ID": "req-123"})
+    lines = records(log_output)
+    view_line = next(r for r in lines if r["logger"] == "tests.views")
+    assert view_line["event"] == "hello from a view"
+    assert view_line["request_id"] == "req-123" == response["X-Request-ID"]
+    assert view_line["level"] == "info"
+
+
+def test_structlog_events_carry_the_request_id_and_fields(client: Client, log_output: ReadLines) -> None:
+    client.get("/api/v1/items/blue-shoe/", headers={"X-Request-ID": "req-456"})
+    line = next(r for r in records(log_output) if r["event"] == "item viewed")
+    assert line["slug"] == "blue-shoe"
+    assert line["request_id"] == "req-456"
+    assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_access_log_event_has_route_not_raw_path(client: Client, log_output: ReadLines) -> None:
+    response = client.get("/api/v1/items/red-hat/")
+    access = next(r for r in records(log_output) if r["logger"] == "django_prodkit.access")
+    assert access["event"] == "http_request"
+    assert access["method"] == "GET"
+    assert access["route"] == "/api/v1/items/<slug:slug>/"
+    assert access["path"] == "/api/v1/items/red-hat/"
+    assert access["status"] == 200
+    assert access["duration_ms"] >= 0
+    assert access["user_id"] is None
+    assert access["request_id"] == response["X-Request-ID"]
+
+
+def test_unmatched_paths_and_unknown_methods_are_collapsed(client: Client, log_output: ReadLines) -> None:
+    client.generic("BREW", "/no/such/path/")
+    access = next(r for r in records(log_output) if r["logger"] == "django_prodkit.access")
+    assert access["route"] == "<unmatched>"
+    assert access["method"] == "OTHER"
+    assert access["status"] == 404
+
+
+def test_django_request_errors_use_the_same_format(client: Client, log_output: ReadLines) -> None:
+    client.raise_request_exception = False
+    response = client.get("/api/v1/boom/")
+    error = next(r for r in records(log_output) if r["logger"] == "django.request")
+    assert error["level"] == "error"
+    assert error["request_id"] == response["X-Request-ID"]
+    assert "RuntimeError: boom" in error["exception"]
+    assert error["status_code"] == 500
+
+
+def test_rejected_incoming_id_never_reaches_a_log_line(client: Client, log_output: ReadLines) -> None:
+    evil = "evil\r\nINJECTED line"
+    client.get("/api/v1/hello/", HTTP_X_REQUEST_ID=evil)
+    output = "\n".join(log_output())
+    assert "INJECTED" not in output
+    assert "evil" not in output
+
+
+@pytest.mark.django_db
+def test_access_log_has_user_id_only_when_already_loaded(client: Client, log_output: ReadLines) -> None:
+    user = User.objects.create_user("alice", password="pw-alice-123")
+    client.force_login(user)
+    log_output()
+    client.get("/api/v1/hello/")
+    access = next(r for r in records(log_output) if r["logger"] == "django_prodkit.access")
+    assert access["user_id"] is None
+
+
+@pytest.mark.django_db
+def test_access_log_does_not_query_for_the_user(
+    client: Client, log_output: ReadLines, django_assert_num_queries: Any
+) -> None:
+    client.force_login(User.objects.create_user("bob", password="pw-bob-12345"))
+    with django_assert_num_queries(0):
+        client.get("/api/v1/hello/")
+
+
+@pytest.mark.django_db
+def test_access_log_reports_a_loaded_user(client: Client, log_output: ReadLines, settings: Any) -> None:
+    user = User.objects.create_user("carol", password="pw-carol-1234")
+    client.force_login(user)
+    log_output()
+    client.get("/api/v1/whoami/")
+    access = next(r for r in records(log_output) if r["logger"] == "django_prodkit.access")
+    assert access["user_id"] == user.pk
+
+
+def test_excluded_paths_and_views_are_not_logged(client: Client, log_output: ReadLines, settings: Any) -> None:
+    settings.PRODKIT = {"ACCESS_LOG_EXCLUDE_PATHS": ["/api/v1/hello/"], "ACCESS_LOG_EXCLUDE_VIEWS": ["item"]}
+    client.get("/api/v1/hello/")
+    client.get("/api/v1/items/x/")
+    client.get("/api/v1/exposed/")
+    routes = [r["route"] for r in records(log_output) if r["logger"] == "django_prodkit.access"]
+    assert routes == ["/api/v1/exposed/"]
+
+
+def test_access_log_is_skipped_when_its_logger_is_quiet(client: Client, log_output: ReadLines) -> None:
+    logging.getLogger("django_prodkit.access").setLevel(logging.WARNING)
+    try:
+        client.get("/api/v1/hello/")
+    finally:
+        logging.getLogger("django_prodkit.access").setLevel(logging.NOTSET)
+    assert not [r for r in records(log_output) if r["logger"] == "django_prodkit.access"]
+
+
+@pytest.mark.parametrize("log_output", ["console"], indirect=True)
+def test_console_format_is_readable_and_has_the_id(client: Client, log_output: ReadLines) -> None:
+    client.get("/api/v1/items/a-b/", headers={"X-Request-ID": "console-1"})
+    line = next(line for line in log_output() if "http_request" in line)
+    assert "INFO" in line
+    assert "django_prodkit.access:" in line
+    assert "route=/api/v1/items/<slug:slug>/" in line
+    assert "request_id=console-1" in line
+    assert not line.startswith("{")
+
+
+def _record(**extra: Any) -> logging.LogRecord:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "msg %s", ("x",), None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_filter_adds_the_current_id_outside_and_inside_a_request() -> None:
+    record = _record()
+    RequestIDFilter().filter(record)
+    assert record.request_id is None  # type: ignore[attr-defined]
+    token = set_request_id("inside")
+    try:
+        record = _record()
+        RequestIDFilter().filter(record)
+        assert record.request_id == "inside"  # type: ignore[attr-defined]
+    finally:
+        reset_request_id(token)
+
+
+def test_json_formatter_renders_unserialisable_fields_and_exceptions() -> None:
+    try:
+        raise ValueError("bad")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    record.__dict__["obj"] = object()
+    payload = json.loads(JSONFormatter().format(record))
+    assert payload["event"] == "failed"
+    assert payload["obj"].startswith("<object object")
+    assert "ValueError: bad" in payload["exception"]
+
+
+def test_console_formatter_quotes_values_with_spaces() -> None:
+    line = ConsoleFormatter().format(_record(note="two words", count=3))
+    assert "note='two words'" in line
+    assert "count=3" in line
+    assert "msg x" in line
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"fmt": "xml"}, "fmt='xml'"), ({"level": "LOUD"}, "level='LOUD'")])
+def test_configure_logging_rejects_bad_arguments(kwargs: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        configure_logging(**kwargs)
+    structlog.reset_defaults()
+
+
+def test_configure_logging_accepts_extra_loggers() -> None:
+    config = configure_logging(loggers={"myapp": {"level": "DEBUG"}})
+    structlog.reset_defaults()
+    assert config["loggers"]["myapp"] == {"level": "DEBUG"}
+    assert config["loggers"]["django.server"]["propagate"] is True

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.urls import include, path
+
+from tests import views
+
+api = [
+    path("hello/", views.hello, name="hello"),
+    path("items/<slug:slug>/", views.item, name="item"),
+    path("boom/", views.boom, name="boom"),
+    path("exposed/", views.exposed, name="exposed"),
+    path("async/", views.async_hello, name="async-hello"),
+    path("whoami/", views.whoami, name="whoami"),
+]
+
+urlpatterns = [
+    path("api/v1/", include(api)),
+]

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import structlog
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+from django_prodkit.request_id import get_request_id
+
+logger = logging.getLogger("tests.views")
+slog = structlog.get_logger("tests.views")
+
+
+def hello(request: HttpRequest) -> JsonResponse:
+    logger.info("hello from a view")
+    return JsonResponse({"request_id": get_request_id()})
+
+
+def item(request: HttpRequest, slug: str) -> JsonResponse:
+    slog.info("item viewed", slug=slug)
+    return JsonResponse({"slug": slug, "request_id": get_request_id()})
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("boom")
+
+
+def exposed(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("ok")
+    response["Access-Control-Expose-Headers"] = "X-Custom"
+    return response
+
+
+async def async_hello(request: HttpRequest) -> JsonResponse:
+    seen = get_request_id()
+    await asyncio.sleep(0.01)
+    return JsonResponse({"request_id": get_request_id(), "seen_before_sleep": seen})
+
+
+def whoami(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"user": request.user.get_username()})
