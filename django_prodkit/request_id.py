@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from contextvars import ContextVar, Token
 
 #: The longest incoming id that is kept.
@@ -21,9 +21,16 @@ def is_valid_request_id(value: str) -> bool:
     return _VALID_REQUEST_ID.fullmatch(value) is not None
 
 
+_VARIANT = "89ab"
+
+
 def generate_request_id() -> str:
-    """A fresh random id (a uuid4 in its canonical form)."""
-    return str(uuid.uuid4())
+    """A fresh random id: a uuid4 in its canonical form (122 random bits).
+
+    Built from ``os.urandom`` directly; ``str(uuid.uuid4())`` gives the same format at twice the cost.
+    """
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def resolve_request_id(incoming: str | None, *, trust_incoming: bool = True) -> str:

@@ -17,6 +17,7 @@ from django_prodkit.request_id import (
 )
 
 HELLO = "/api/v1/hello/"
+ORIGIN = "https://app.example.com"
 
 
 def is_uuid4(value: str) -> bool:
@@ -89,24 +90,31 @@ def test_untrusted_incoming_ids_are_replaced(client: Client, settings: object) -
 
 def test_header_name_is_configurable(client: Client, settings: object) -> None:
     settings.PRODKIT = {"REQUEST_ID_HEADER": "X-Correlation-ID"}  # type: ignore[attr-defined]
-    response = client.get(HELLO, headers={"X-Correlation-ID": "corr-1", "X-Request-ID": "other"})
+    response = client.get(HELLO, headers={"X-Correlation-ID": "corr-1", "X-Request-ID": "other", "Origin": ORIGIN})
     assert response["X-Correlation-ID"] == "corr-1"
     assert "X-Request-ID" not in response
     assert response["Access-Control-Expose-Headers"] == "X-Correlation-ID"
 
 
 def test_expose_header_is_appended_not_overwritten(client: Client) -> None:
-    response = client.get("/api/v1/exposed/")
+    response = client.get("/api/v1/exposed/", headers={"Origin": ORIGIN})
     assert response["Access-Control-Expose-Headers"] == "X-Custom, X-Request-ID"
 
 
 def test_expose_header_is_not_duplicated(client: Client) -> None:
-    assert client.get(HELLO)["Access-Control-Expose-Headers"] == "X-Request-ID"
+    response = client.get("/api/v1/exposed-id/", headers={"Origin": ORIGIN})
+    assert response["Access-Control-Expose-Headers"] == "x-request-id, X-Other"
+    assert client.get(HELLO, headers={"Origin": ORIGIN})["Access-Control-Expose-Headers"] == "X-Request-ID"
+
+
+def test_expose_header_only_on_cross_origin_requests(client: Client) -> None:
+    assert "Access-Control-Expose-Headers" not in client.get(HELLO)
+    assert client.get("/api/v1/exposed/")["Access-Control-Expose-Headers"] == "X-Custom"
 
 
 def test_expose_header_can_be_turned_off(client: Client, settings: object) -> None:
     settings.PRODKIT = {"REQUEST_ID_EXPOSE_HEADER": False}  # type: ignore[attr-defined]
-    assert "Access-Control-Expose-Headers" not in client.get(HELLO)
+    assert "Access-Control-Expose-Headers" not in client.get(HELLO, headers={"Origin": ORIGIN})
 
 
 def test_id_is_cleared_after_the_request(client: Client) -> None:
@@ -154,5 +162,6 @@ def test_resolve_request_id_rules() -> None:
     assert resolve_request_id("keep-me") == "keep-me"
     assert resolve_request_id("keep-me", trust_incoming=False) != "keep-me"
     assert is_uuid4(resolve_request_id(None))
+    assert len({generate_request_id() for _ in range(1000)}) == 1000
     assert is_valid_request_id(generate_request_id())
     assert not is_valid_request_id("a b")

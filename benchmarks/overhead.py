@@ -1,0 +1,378 @@
+"""Per-request overhead of middleware, measured in process through Django's ``WSGIHandler``.
+
+Run: ``python benchmarks/overhead.py`` (or ``make bench``). Each scenario runs in its own worker process
+(so logging, structlog and prometheus_client setups cannot interfere); the coordinator asks the workers
+for batches of requests in interleaved, shuffled rounds and reports the median per-request time of each,
+its overhead over Django's default middleware stack, and the targets of the issues as ratios taken in
+this one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+#: ``django-admin startproject``'s MIDDLEWARE.
+DEFAULT_STACK = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+BASE_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_prodkit",
+]
+
+
+@dataclass
+class Scenario:
+    """One middleware stack to measure; ``setup`` runs in the worker before Django is set up."""
+
+    name: str
+    before: list[str] = field(default_factory=list)
+    after: list[str] = field(default_factory=list)
+    default_stack: bool = True
+    apps: list[str] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+    setup: Callable[[], None] | None = None
+    # Scenario names whose ratio this one is judged against, with the largest allowed ratio.
+    group: str = "core"
+
+
+def _devnull_logging(fmt: str = "json") -> dict[str, Any]:
+    from django_prodkit.logging import configure_logging
+
+    config = configure_logging(fmt=fmt, level="INFO")
+    config["handlers"]["stdout"]["stream"] = "ext://benchmarks.overhead.DEVNULL"
+    return config
+
+
+DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
+
+
+def _setup_access_log() -> None:
+    os.environ["PRODKIT_BENCH_LOGGING"] = "prodkit-json"
+
+
+def _setup_django_structlog() -> None:
+    os.environ["PRODKIT_BENCH_LOGGING"] = "django-structlog-json"
+
+
+def _django_structlog_logging() -> dict[str, Any]:
+    """django-structlog's documented JSON setup (its README's ``LOGGING`` + ``structlog.configure``)."""
+    import structlog
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.filter_by_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.PositionalArgumentsFormatter(),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            structlog.processors.UnicodeDecoder(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json_formatter": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processor": structlog.processors.JSONRenderer(),
+            },
+        },
+        "handlers": {
+            "json_file": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://benchmarks.overhead.DEVNULL",
+                "formatter": "json_formatter",
+            },
+        },
+        "loggers": {"django_structlog": {"handlers": ["json_file"], "level": "INFO"}},
+    }
+
+
+SCENARIOS: list[Scenario] = [
+    Scenario("no middleware", default_stack=False),
+    Scenario("default stack"),
+    Scenario("+ RequestIDMiddleware", before=["django_prodkit.middleware.RequestIDMiddleware"]),
+    Scenario(
+        "+ AccessLogMiddleware (JSON lines)",
+        after=["django_prodkit.middleware.AccessLogMiddleware"],
+        setup=_setup_access_log,
+    ),
+    Scenario("+ django-guid", before=["django_guid.middleware.guid_middleware"], apps=["django_guid"]),
+    Scenario(
+        "+ django-log-request-id",
+        before=["log_request_id.middleware.RequestIDMiddleware"],
+        settings={"GENERATE_REQUEST_ID_IF_NOT_IN_HEADER": True},
+    ),
+    Scenario(
+        "+ django-structlog (JSON)",
+        after=["django_structlog.middlewares.RequestMiddleware"],
+        apps=["django_structlog"],
+        setup=_setup_django_structlog,
+    ),
+]
+
+#: (scenario, reference, largest allowed ratio of their overheads over the default stack).
+TARGETS: list[tuple[str, str, float]] = [
+    ("+ RequestIDMiddleware", "+ django-guid", 0.25),
+    ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", 0.25),
+]
+
+#: (scenario, largest allowed overhead in microseconds).
+ABSOLUTE_TARGETS: list[tuple[str, float]] = [("+ RequestIDMiddleware", 5.0)]
+
+
+def _scenario(name: str) -> Scenario:
+    for scenario in SCENARIOS:
+        if scenario.name == name:
+            return scenario
+    raise SystemExit(f"unknown scenario {name!r}")
+
+
+# --- worker ---------------------------------------------------------------------------------------
+
+
+def _ok_view(request: Any, slug: str) -> Any:
+    from django.http import HttpResponse
+
+    return HttpResponse(b"ok", content_type="text/plain")
+
+
+urlpatterns: list[Any] = []
+
+
+def _configure(scenario: Scenario) -> None:
+    from django.conf import settings
+    from django.urls import path
+
+    if scenario.setup:
+        scenario.setup()
+    logging_mode = os.environ.get("PRODKIT_BENCH_LOGGING")
+    logging_config: dict[str, Any] = {"version": 1, "disable_existing_loggers": False}
+    if logging_mode == "prodkit-json":
+        logging_config = _devnull_logging("json")
+    elif logging_mode == "django-structlog-json":
+        logging_config = _django_structlog_logging()
+    stack = DEFAULT_STACK if scenario.default_stack else []
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="benchmark-only-not-secret",  # noqa: S106
+        ALLOWED_HOSTS=["bench.local"],
+        ROOT_URLCONF=__name__,
+        INSTALLED_APPS=BASE_APPS + scenario.apps,
+        MIDDLEWARE=scenario.before + stack + scenario.after,
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+        SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies",
+        USE_TZ=True,
+        LOGGING=logging_config,
+        **scenario.settings,
+    )
+    urlpatterns.append(path("bench/<slug:slug>/", _ok_view))
+
+
+def _environ() -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/bench/item-1/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "bench.local",
+        "SERVER_PORT": "80",
+        "HTTP_HOST": "bench.local",
+        "HTTP_ACCEPT": "application/json",
+        "HTTP_USER_AGENT": "prodkit-bench",
+        "REMOTE_ADDR": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+
+
+def worker(name: str) -> None:
+    """Serve batch requests from the coordinator: read N on stdin, answer ns per request."""
+    import django
+    from django.core.handlers.wsgi import WSGIHandler
+
+    _configure(_scenario(name))
+    django.setup()
+    handler = WSGIHandler()
+    template = _environ()
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    def run(count: int) -> float:
+        statuses.clear()
+        start = time.perf_counter_ns()
+        for _ in range(count):
+            environ = dict(template)
+            environ["wsgi.input"] = io.BytesIO(b"")
+            response = handler(environ, start_response)
+            for _chunk in response:
+                pass
+            response.close()
+        elapsed = time.perf_counter_ns() - start
+        if any(not s.startswith("200") for s in statuses):
+            raise SystemExit(f"{name}: non-200 responses: {sorted(set(statuses))}")
+        return elapsed / count
+
+    run(500)
+    for line in sys.stdin:
+        count = int(line)
+        print(f"{run(count):.1f}", flush=True)
+
+
+# --- coordinator ----------------------------------------------------------------------------------
+
+
+def measure(names: list[str], rounds: int, batch: int, seed: int) -> dict[str, list[float]]:
+    """Run interleaved rounds over the named scenarios; return per-request ns for each round."""
+    procs = {
+        name: subprocess.Popen(  # noqa: S603
+            [sys.executable, __file__, "--worker", name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp()},
+        )
+        for name in names
+    }
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    rng = random.Random(seed)
+    try:
+        for _ in range(rounds):
+            order = names[:]
+            rng.shuffle(order)
+            for name in order:
+                proc = procs[name]
+                assert proc.stdin and proc.stdout
+                proc.stdin.write(f"{batch}\n")
+                proc.stdin.flush()
+                answer = proc.stdout.readline()
+                if not answer:
+                    raise SystemExit(f"worker for {name!r} died (exit {proc.wait()})")
+                samples[name].append(float(answer))
+    finally:
+        for proc in procs.values():
+            if proc.stdin:
+                proc.stdin.close()
+            proc.wait(timeout=30)
+            if proc.stdout:
+                proc.stdout.close()
+    return samples
+
+
+def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str, Any]:
+    """Medians, overheads over the default stack, and the target ratios."""
+    medians = {name: statistics.median(values) / 1000.0 for name, values in samples.items()}
+    base = medians.get("default stack", 0.0)
+    rows = []
+    for name, median in medians.items():
+        overhead = median - base
+        rows.append({"scenario": name, "us_per_request": round(median, 2), "overhead_us": round(overhead, 2)})
+    overhead = {row["scenario"]: row["overhead_us"] for row in rows}
+    targets = []
+    for name, reference, limit in TARGETS:
+        if name in overhead and reference in overhead and overhead[reference] > 0:
+            ratio = overhead[name] / overhead[reference]
+            targets.append({"scenario": name, "reference": reference, "ratio": round(ratio, 3), "limit": limit,
+                            "met": ratio <= limit})
+    for name, limit_us in ABSOLUTE_TARGETS:
+        if name in overhead:
+            targets.append({"scenario": name, "overhead_us": overhead[name], "limit_us": limit_us,
+                            "met": overhead[name] <= limit_us})
+    return {
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count()},
+        "rounds": rounds,
+        "batch": batch,
+        "rows": rows,
+        "targets": targets,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    print(f"Python {result['machine']['python']} on {result['machine']['platform']}, "
+          f"{result['rounds']} rounds x {result['batch']} requests, medians")
+    print()
+    print("| scenario | us/request | overhead over default stack (us) |")
+    print("| --- | ---: | ---: |")
+    for row in result["rows"]:
+        print(f"| {row['scenario']} | {row['us_per_request']:.2f} | {row['overhead_us']:+.2f} |")
+    print()
+    for target in result["targets"]:
+        mark = "met" if target["met"] else "NOT met"
+        if "ratio" in target:
+            print(f"- {target['scenario']} / {target['reference']} overhead: {target['ratio']:.3f} "
+                  f"(target <= {target['limit']}) {mark}")
+        else:
+            print(f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
+                  f"(target <= {target['limit_us']} us) {mark}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", action="append", help="measure only these scenarios (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    if args.list:
+        for scenario in SCENARIOS:
+            print(scenario.name)
+        return
+    names = [s.name for s in SCENARIOS]
+    if args.only:
+        names = [n for n in names if n in set(args.only) | {"default stack"}]
+    samples = measure(names, args.rounds, args.batch, args.seed)
+    result = report(samples, args.rounds, args.batch)
+    print_table(result)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "overhead.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

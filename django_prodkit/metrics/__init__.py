@@ -1,0 +1,1 @@
+"""Request metrics: the store, its collectors, and the JSON and Prometheus renderers."""
