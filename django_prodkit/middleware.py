@@ -20,6 +20,9 @@ GetResponse = Callable[[HttpRequest], Any]
 
 EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 
+# Only cross-origin requests carry Origin, and only their responses need the expose header.
+_ORIGIN_META_KEY = "HTTP_ORIGIN"
+
 
 def _meta_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
@@ -56,7 +59,7 @@ class RequestIDMiddleware:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = self.get_response(request)
-            self._add_headers(response, request_id)
+            self._add_headers(request, response, request_id)
             return response
         finally:
             structlog.contextvars.reset_contextvars(**bound)
@@ -69,15 +72,15 @@ class RequestIDMiddleware:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = await self.get_response(request)
-            self._add_headers(response, request_id)
+            self._add_headers(request, response, request_id)
             return response
         finally:
             structlog.contextvars.reset_contextvars(**bound)
             reset_request_id(token)
 
-    def _add_headers(self, response: HttpResponseBase, request_id: str) -> None:
+    def _add_headers(self, request: HttpRequest, response: HttpResponseBase, request_id: str) -> None:
         response[self.header] = request_id
-        if not self.expose:
+        if not self.expose or _ORIGIN_META_KEY not in request.META:
             return
         exposed = response.get(EXPOSE_HEADERS)
         if not exposed:

@@ -9,6 +9,7 @@ api = [
     path("items/<slug:slug>/", views.item, name="item"),
     path("boom/", views.boom, name="boom"),
     path("exposed/", views.exposed, name="exposed"),
+    path("exposed-id/", views.exposed_id, name="exposed-id"),
     path("async/", views.async_hello, name="async-hello"),
     path("whoami/", views.whoami, name="whoami"),
 ]

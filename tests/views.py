@@ -32,6 +32,12 @@ def exposed(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def exposed_id(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("ok")
+    response["Access-Control-Expose-Headers"] = "x-request-id, X-Other"
+    return response
+
+
 async def async_hello(request: HttpRequest) -> JsonResponse:
     seen = get_request_id()
     await asyncio.sleep(0.01)
