@@ -189,7 +189,7 @@ def _configure(scenario: Scenario) -> None:
     stack = DEFAULT_STACK if scenario.default_stack else []
     settings.configure(
         DEBUG=False,
-        SECRET_KEY="benchmark-only-not-secret",  # noqa: S106
+        SECRET_KEY="benchmark-only-not-secret",
         ALLOWED_HOSTS=["bench.local"],
         ROOT_URLCONF=__name__,
         INSTALLED_APPS=BASE_APPS + scenario.apps,
@@ -265,7 +265,7 @@ def worker(name: str) -> None:
 def measure(names: list[str], rounds: int, batch: int, seed: int) -> dict[str, list[float]]:
     """Run interleaved rounds over the named scenarios; return per-request ns for each round."""
     procs = {
-        name: subprocess.Popen(  # noqa: S603
+        name: subprocess.Popen(
             [sys.executable, __file__, "--worker", name],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -283,7 +283,8 @@ def measure(names: list[str], rounds: int, batch: int, seed: int) -> dict[str, l
             rng.shuffle(order)
             for name in order:
                 proc = procs[name]
-                assert proc.stdin and proc.stdout
+                assert proc.stdin
+                assert proc.stdout
                 proc.stdin.write(f"{batch}\n")
                 proc.stdin.flush()
                 answer = proc.stdout.readline()
@@ -313,15 +314,27 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
     for name, reference, limit in TARGETS:
         if name in overhead and reference in overhead and overhead[reference] > 0:
             ratio = overhead[name] / overhead[reference]
-            targets.append({"scenario": name, "reference": reference, "ratio": round(ratio, 3), "limit": limit,
-                            "met": ratio <= limit})
+            targets.append(
+                {
+                    "scenario": name,
+                    "reference": reference,
+                    "ratio": round(ratio, 3),
+                    "limit": limit,
+                    "met": ratio <= limit,
+                }
+            )
     for name, limit_us in ABSOLUTE_TARGETS:
         if name in overhead:
-            targets.append({"scenario": name, "overhead_us": overhead[name], "limit_us": limit_us,
-                            "met": overhead[name] <= limit_us})
+            targets.append(
+                {
+                    "scenario": name,
+                    "overhead_us": overhead[name],
+                    "limit_us": limit_us,
+                    "met": overhead[name] <= limit_us,
+                }
+            )
     return {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "rounds": rounds,
         "batch": batch,
         "rows": rows,
@@ -330,8 +343,10 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
 
 
 def print_table(result: dict[str, Any]) -> None:
-    print(f"Python {result['machine']['python']} on {result['machine']['platform']}, "
-          f"{result['rounds']} rounds x {result['batch']} requests, medians")
+    print(
+        f"Python {result['machine']['python']} on {result['machine']['platform']}, "
+        f"{result['rounds']} rounds x {result['batch']} requests, medians"
+    )
     print()
     print("| scenario | us/request | overhead over default stack (us) |")
     print("| --- | ---: | ---: |")
@@ -341,11 +356,15 @@ def print_table(result: dict[str, Any]) -> None:
     for target in result["targets"]:
         mark = "met" if target["met"] else "NOT met"
         if "ratio" in target:
-            print(f"- {target['scenario']} / {target['reference']} overhead: {target['ratio']:.3f} "
-                  f"(target <= {target['limit']}) {mark}")
+            print(
+                f"- {target['scenario']} / {target['reference']} overhead: {target['ratio']:.3f} "
+                f"(target <= {target['limit']}) {mark}"
+            )
         else:
-            print(f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
-                  f"(target <= {target['limit_us']} us) {mark}")
+            print(
+                f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
+                f"(target <= {target['limit_us']} us) {mark}"
+            )
 
 
 def main() -> None:
