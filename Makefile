@@ -28,5 +28,10 @@ lint: $(TOOLS)/bin/tox
 docs: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e docs
 
+# The example under gunicorn (4 workers), load-tested with manage.py loadtest, its metrics checked; see
+# docs/example-project.md. Installs into .venv-demo on the first run.
+demo:
+	$(PYTHON) example_project/demo.py
+
 clean:
 	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench

@@ -155,6 +155,99 @@ TARGETS: list[tuple[str, str, float]] = [
 ABSOLUTE_TARGETS: list[tuple[str, float]] = [("+ RequestIDMiddleware", 5.0)]
 
 
+# --- X-Ray (issue 6): django-prodkit's XRayMiddleware beside aws-xray-sdk's own, same sampling -------------
+
+_NOTHING_SAMPLED = {"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.0}}
+_PRODKIT_XRAY = "django_prodkit.middleware.XRayMiddleware"
+_SDK_XRAY = "aws_xray_sdk.ext.django.middleware.XRayMiddleware"
+_DAEMONS: list[Any] = []
+
+
+def _open_xray_daemon() -> None:
+    """A UDP socket on 127.0.0.1 as the daemon; never read (the kernel drops what overflows its buffer)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    _DAEMONS.append(sock)
+    os.environ["AWS_XRAY_DAEMON_ADDRESS"] = f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+def _sdk_xray_setup(name: str) -> Callable[[], None]:
+    def setup() -> None:
+        from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
+
+        _open_xray_daemon()
+        # The SDK's centralized sampler would start pollers; its local one is what django-prodkit uses here too.
+        _scenario(name).settings["XRAY_RECORDER"]["SAMPLER"] = LocalSampler()
+
+    return setup
+
+
+def _prodkit_xray(name: str, enabled: bool, **xray: Any) -> Scenario:
+    return Scenario(
+        name,
+        before=[_PRODKIT_XRAY],
+        settings={
+            "PRODKIT": {"SERVICE_NAME": "bench", "XRAY": {"ENABLED": enabled, "CENTRALIZED_SAMPLING": False, **xray}}
+        },
+        setup=_open_xray_daemon,
+        group="xray",
+    )
+
+
+def _sdk_xray(name: str, **recorder: Any) -> Scenario:
+    return Scenario(
+        name,
+        before=[_SDK_XRAY],
+        apps=["aws_xray_sdk.ext.django"],
+        settings={"XRAY_RECORDER": {"AWS_XRAY_TRACING_NAME": "bench", "AUTO_INSTRUMENT": False, **recorder}},
+        setup=_sdk_xray_setup(name),
+        group="xray",
+    )
+
+
+SCENARIOS.extend(
+    [
+        _prodkit_xray("+ XRayMiddleware (off)", False),
+        _prodkit_xray("+ XRayMiddleware (not sampled)", True, SAMPLING_RULES=_NOTHING_SAMPLED),
+        _prodkit_xray("+ XRayMiddleware (all sampled)", True, SAMPLING=False),
+        _sdk_xray("+ aws-xray-sdk XRayMiddleware (not sampled)", SAMPLING_RULES=_NOTHING_SAMPLED),
+        _sdk_xray("+ aws-xray-sdk XRayMiddleware (all sampled)", SAMPLING=False),
+    ]
+)
+TARGETS.extend(
+    [
+        ("+ XRayMiddleware (not sampled)", "+ aws-xray-sdk XRayMiddleware (not sampled)", 0.2),
+        ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", 0.5),
+    ]
+)
+# "Off" removes itself at startup: the same chain as the default stack, so only noise is left.
+ABSOLUTE_TARGETS.append(("+ XRayMiddleware (off)", 1.0))
+
+
+# --- Metrics (issue 4): MetricsMiddleware beside django-prometheus, both in prometheus_client multiprocess mode
+# (every worker process gets its own PROMETHEUS_MULTIPROC_DIR from ``measure``).
+
+SCENARIOS.extend(
+    [
+        Scenario(
+            "+ MetricsMiddleware (multiprocess)",
+            before=["django_prodkit.middleware.MetricsMiddleware"],
+            group="metrics",
+        ),
+        Scenario(
+            "+ django-prometheus (multiprocess)",
+            before=["django_prometheus.middleware.PrometheusBeforeMiddleware"],
+            after=["django_prometheus.middleware.PrometheusAfterMiddleware"],
+            apps=["django_prometheus"],
+            group="metrics",
+        ),
+    ]
+)
+TARGETS.append(("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", 0.2))
+
+
 def _scenario(name: str) -> Scenario:
     for scenario in SCENARIOS:
         if scenario.name == name:

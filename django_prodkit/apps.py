@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import contextlib
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class ProdkitConfig(AppConfig):
@@ -12,3 +15,13 @@ class ProdkitConfig(AppConfig):
         from django_prodkit import checks
 
         checks.register_all()
+
+        from django_prodkit.cloudwatch import install as install_cloudwatch
+
+        # A configuration error is reported by the system checks, not raised here.
+        with contextlib.suppress(ImproperlyConfigured):
+            install_cloudwatch()
+
+        from django_prodkit.tracing.backend import setup_tracing
+
+        setup_tracing()

@@ -10,7 +10,10 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit import conf
+from django_prodkit import conf, health_checks, security_checks
+from django_prodkit.cloudwatch import checks as cloudwatch_checks
+from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.tracing import checks as tracing_checks
 
 #: Every check id this package can report, with a one-line summary (the docs list them all).
 CHECK_IDS: dict[str, str] = {
@@ -19,14 +22,34 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E003": "PRODKIT or a documented environment variable cannot be read.",
     "prodkit.E004": "REQUEST_ID_HEADER is not a valid HTTP header name.",
     "prodkit.W001": "A django-prodkit middleware runs outside RequestIDMiddleware.",
+    "prodkit.E010": "A HEALTH_CHECKS entry cannot be imported or is not callable.",
+    "prodkit.E011": "HEALTH_CHECK_DATABASES names a database alias that is not configured.",
+    "prodkit.E012": "HEALTH_CHECK_CACHES names a cache alias that is not configured.",
+    "prodkit.E013": "HEALTH_CHECK_TIMEOUT is not positive.",
+    "prodkit.W010": "SESSION_COOKIE_AGE is longer than SESSION_MAX_AGE_WARNING (deploy).",
+    "prodkit.W011": "SESSION_EXPIRE_AT_BROWSER_CLOSE is off (deploy).",
+    "prodkit.W012": "SESSION_COOKIE_SAMESITE is 'None' without SESSION_COOKIE_SECURE (deploy).",
+    "prodkit.W013": "CSRF_COOKIE_SAMESITE is 'None' without CSRF_COOKIE_SECURE (deploy).",
+    "prodkit.W014": "A CSRF_TRUSTED_ORIGINS entry has no scheme (deploy).",
+    "prodkit.W015": "A CSRF_TRUSTED_ORIGINS entry is plain http for a non-local host (deploy).",
+    "prodkit.W018": "HealthCheckMiddleware is not first in MIDDLEWARE.",
+    "prodkit.W019": "HealthCheckMiddleware has no health endpoint in the URLconf to serve.",
+    "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
+    "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
+    "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
+    "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
+    "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
+    "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
+CHECK_IDS.update(cloudwatch_checks.CHECK_IDS)
+CHECK_IDS.update(tracing_checks.CHECK_IDS)
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 
 REQUEST_ID_MIDDLEWARE = "django_prodkit.middleware.RequestIDMiddleware"
 
 #: Middleware whose log lines or metrics want the request id, so must sit below RequestIDMiddleware.
-_NEEDS_REQUEST_ID = ("django_prodkit.middleware.AccessLogMiddleware",)
+_NEEDS_REQUEST_ID = ("django_prodkit.middleware.AccessLogMiddleware", "django_prodkit.middleware.XRayMiddleware")
 
 
 def _hint_for(key: str, close: str | None) -> str:
@@ -92,3 +115,8 @@ def register_all() -> None:
     """Register every check with Django (called from ``AppConfig.ready``)."""
     checks.register(check_settings, "prodkit")
     checks.register(check_middleware_order, "prodkit")
+    checks.register(cloudwatch_checks.check_cloudwatch, "prodkit")
+    checks.register(tracing_checks.check_tracing, "prodkit")
+    health_checks.register()
+    security_checks.register()
+    metrics_checks.register()

@@ -26,11 +26,40 @@ DEFAULTS: dict[str, Any] = {
     "ACCESS_LOG_EXCLUDE_PATHS": [],
     "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness"],
     "METRICS_TOKENS": [],
+    "METRICS_TOP_ENDPOINTS": 10,
+    "METRICS_EXCLUDE_VIEWS": ["prodkit:metrics"],
+    "METRICS_BUCKETS": [],
+    "SERVICE_VERSION": "",
+    "HEALTH_CHECK_TIMEOUT": 1.5,
+    "HEALTH_CHECK_DATABASES": None,
+    "HEALTH_CHECK_CACHES": None,
+    "HEALTH_CHECKS": [],
+    "HEALTH_CHECK_PATHS": [],
+    "HEALTH_CHECK_SHOW_ERRORS": True,
+    "SESSION_MAX_AGE_WARNING": 43200,
     "XRAY": {
         "ENABLED": False,
+        "SERVICE_NAME": None,
+        "SAMPLING": True,
+        "CENTRALIZED_SAMPLING": True,
+        "SAMPLING_RULES": None,
+        "CONTEXT_MISSING": "IGNORE_ERROR",
+        "PATCH_MODULES": [],
+        "RECORD_DB_QUERIES": False,
+        "PLUGINS": [],
     },
     "CLOUDWATCH": {
         "ENABLED": False,
+        "MODE": "emf",
+        "NAMESPACE": "Django",
+        "SERVICE_NAME": None,
+        "FLUSH_INTERVAL": 60,
+        "DIMENSIONS": None,
+        "BUFFER_SIZE": 10000,
+        "LOGGER": None,
+        "REGION": None,
+        "ENDPOINT_URL": None,
+        "API_TIMEOUT": 5.0,
     },
 }
 
@@ -52,11 +81,40 @@ SCHEMA: dict[str, Any] = {
     "ACCESS_LOG_EXCLUDE_PATHS": ListOf(str),
     "ACCESS_LOG_EXCLUDE_VIEWS": ListOf(str),
     "METRICS_TOKENS": ListOf(str),
+    "METRICS_TOP_ENDPOINTS": int,
+    "METRICS_EXCLUDE_VIEWS": ListOf(str),
+    "METRICS_BUCKETS": ListOf(float),
+    "SERVICE_VERSION": str,
+    "HEALTH_CHECK_TIMEOUT": float,
+    "HEALTH_CHECK_DATABASES": (ListOf(str), type(None)),
+    "HEALTH_CHECK_CACHES": (ListOf(str), type(None)),
+    "HEALTH_CHECKS": ListOf(str),
+    "HEALTH_CHECK_PATHS": ListOf(str),
+    "HEALTH_CHECK_SHOW_ERRORS": bool,
+    "SESSION_MAX_AGE_WARNING": int,
     "XRAY": {
         "ENABLED": bool,
+        "SERVICE_NAME": (str, type(None)),
+        "SAMPLING": bool,
+        "CENTRALIZED_SAMPLING": bool,
+        "SAMPLING_RULES": (str, dict, type(None)),
+        "CONTEXT_MISSING": str,
+        "PATCH_MODULES": ListOf(str),
+        "RECORD_DB_QUERIES": bool,
+        "PLUGINS": ListOf(str),
     },
     "CLOUDWATCH": {
         "ENABLED": bool,
+        "MODE": str,
+        "NAMESPACE": str,
+        "SERVICE_NAME": (str, type(None)),
+        "FLUSH_INTERVAL": float,
+        "DIMENSIONS": (dict, type(None)),
+        "BUFFER_SIZE": int,
+        "LOGGER": (str, type(None)),
+        "REGION": (str, type(None)),
+        "ENDPOINT_URL": (str, type(None)),
+        "API_TIMEOUT": float,
     },
 }
 
@@ -107,7 +165,7 @@ def _type_name(spec: Any) -> str:
     if isinstance(spec, ListOf):
         return f"a list of {spec.item.__name__}"
     if isinstance(spec, tuple):
-        return " or ".join("None" if t is type(None) else t.__name__ for t in spec)
+        return " or ".join("None" if t is type(None) else _type_name(t) for t in spec)
     if isinstance(spec, dict):
         return "a dict"
     return str(spec.__name__)

@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from django_prodkit.request_id import get_request_id
+from django_prodkit.tracing.context import get_trace_id
 
 #: Attributes every ``LogRecord`` has; anything else on a record is a field to render.
 _RECORD_ATTRS = frozenset(
@@ -51,6 +52,10 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         fields.update(structlog_fields)
     if fields.get("request_id") is None:
         fields["request_id"] = get_request_id()
+    if "trace_id" not in fields:
+        trace_id = get_trace_id()
+        if trace_id is not None:
+            fields["trace_id"] = trace_id
     return fields
 
 

@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase
+from django.urls import ResolverMatch
 
+from django_prodkit import health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import ACCESS_EVENT, access_log_fields
@@ -140,4 +143,149 @@ class AccessLogMiddleware:
         self.logger.info(ACCESS_EVENT, extra=fields)
 
 
-__all__ = ["AccessLogMiddleware", "RequestIDMiddleware"]
+class HealthCheckMiddleware:
+    """Serves the health endpoints before host validation, so a load balancer probing by IP gets an answer.
+
+    Place it first in ``MIDDLEWARE``. Only the paths in ``HEALTH_CHECK_PATHS`` (by default those of
+    ``prodkit:healthcheck`` and ``prodkit:readiness``) are answered here, without the middleware below it;
+    every other request passes through untouched and keeps Django's ``ALLOWED_HOSTS`` validation.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+        self.paths = tuple(get_config()["HEALTH_CHECK_PATHS"])
+        self.matches: dict[str, ResolverMatch] | None = None
+        from django_prodkit.metrics.recording import recorder_for
+
+        # Health checks answered here never reach MetricsMiddleware below, and users expect to see them counted.
+        self.recorder = recorder_for(f"{__name__}.{type(self).__name__}")
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        match = self._match(request)
+        if match is None:
+            return self.get_response(request)
+        if self.recorder is None:
+            return health.serve(request, match)
+        start = time.perf_counter()
+        response = health.serve(request, match)
+        self.recorder.record(request, response.status_code, time.perf_counter() - start)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        match = self._match(request)
+        if match is None:
+            return await self.get_response(request)
+        # Readiness blocks until its checks answer or time out: keep that off the event loop and off the
+        # single thread Django shares between sync views.
+        start = time.perf_counter()
+        response = await sync_to_async(health.serve, thread_sensitive=False)(request, match)
+        if self.recorder is not None:
+            self.recorder.record(request, response.status_code, time.perf_counter() - start)
+        return response
+
+    def _match(self, request: HttpRequest) -> ResolverMatch | None:
+        matches = self.matches
+        if matches is None:
+            # Resolved on the first request, when the URLconf is loaded and the script prefix known.
+            matches = self.matches = health.endpoint_matches(self.paths)
+        return matches.get(request.path)
+
+
+class MetricsMiddleware:
+    """Counts every request by method, URL pattern and status, with its duration, for the metrics endpoint.
+
+    Counts are exact across gunicorn workers when ``PROMETHEUS_MULTIPROC_DIR`` is set (see the Metrics docs).
+    Place it high in ``MIDDLEWARE`` (right after ``RequestIDMiddleware``) so the duration covers the rest.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        # Imported here: prometheus_client picks its mode on import, which must follow the settings.
+        from django_prodkit.metrics.recording import RequestRecorder
+
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+        self.recorder = RequestRecorder()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        start = time.perf_counter()
+        response = self.get_response(request)
+        self.recorder.record(request, response.status_code, time.perf_counter() - start)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        start = time.perf_counter()
+        response = await self.get_response(request)
+        self.recorder.record(request, response.status_code, time.perf_counter() - start)
+        return response
+
+
+class XRayMiddleware:
+    """Traces every request into AWS X-Ray: one segment per sampled request, the trace id in every log line.
+
+    Off unless ``XRAY.ENABLED`` (or ``ENABLE_XRAY=true``): then it removes itself at startup and
+    aws-xray-sdk is never imported. Place it right after ``RequestIDMiddleware``. The tracing itself
+    lives in :mod:`django_prodkit.tracing`; a tracing failure never fails the request.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: GetResponse) -> None:
+        if not get_config()["XRAY"]["ENABLED"]:
+            raise MiddlewareNotUsed("X-Ray tracing is off (PRODKIT['XRAY']['ENABLED'] / ENABLE_XRAY).")
+        from django_prodkit.tracing.backend import get_tracer
+
+        tracer = get_tracer()
+        if tracer is None:
+            raise MiddlewareNotUsed("X-Ray tracing cannot run here; see manage.py check (prodkit.E030-E035).")
+        self.tracer = tracer
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        trace = self.tracer.begin(request)
+        request._prodkit_trace = trace  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+            trace.finish(request, response)
+            return response
+        finally:
+            trace.close()
+
+    async def __acall__(self, request: HttpRequest) -> Any:
+        trace = self.tracer.begin(request)
+        request._prodkit_trace = trace  # type: ignore[attr-defined]
+        try:
+            response = await self.get_response(request)
+            trace.finish(request, response)
+            return response
+        finally:
+            trace.close()
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Record the view's exception on the request's trace; Django then renders the 500."""
+        trace = request.__dict__.get("_prodkit_trace")
+        if trace is not None:
+            trace.record_exception(exception)
+
+
+__all__ = ["AccessLogMiddleware", "HealthCheckMiddleware", "MetricsMiddleware", "RequestIDMiddleware", "XRayMiddleware"]

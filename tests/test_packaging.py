@@ -46,5 +46,5 @@ def test_wheel_metadata_has_only_the_promised_runtime_dependencies(wheel: Path) 
     assert metadata["Requires-Python"] == ">=3.10"
     requires = metadata.get_all("Requires-Dist") or []
     core = sorted(r.split(">")[0].split("=")[0].strip().lower() for r in requires if "extra ==" not in r)
-    assert core == ["django", "structlog"]
+    assert core == ["django", "prometheus-client", "structlog"]
     assert set(metadata.get_all("Provides-Extra") or []) >= {"aws", "xray"}

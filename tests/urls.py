@@ -12,8 +12,10 @@ api = [
     path("exposed-id/", views.exposed_id, name="exposed-id"),
     path("async/", views.async_hello, name="async-hello"),
     path("whoami/", views.whoami, name="whoami"),
+    path("async-traced/<slug:slug>/", views.async_traced, name="async-traced"),
 ]
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("api/v1/", include("django_prodkit.urls")),
 ]

@@ -7,6 +7,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from django_prodkit.request_id import get_request_id
+from django_prodkit.tracing import get_trace_id
 
 logger = logging.getLogger("tests.views")
 slog = structlog.get_logger("tests.views")
@@ -46,3 +47,13 @@ async def async_hello(request: HttpRequest) -> JsonResponse:
 
 def whoami(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"user": request.user.get_username()})
+
+
+async def async_traced(request: HttpRequest, slug: str) -> JsonResponse:
+    """Annotates the current X-Ray segment between awaits, so segments mixed between requests would show."""
+    from aws_xray_sdk.core import xray_recorder  # here, not at the top: tests check it stays unimported when off
+
+    await asyncio.sleep(0.005)
+    xray_recorder.put_annotation("slug", slug)
+    await asyncio.sleep(0.005)
+    return JsonResponse({"slug": slug, "request_id": get_request_id(), "trace_id": get_trace_id()})

@@ -1,0 +1,123 @@
+"""System checks for the health-check configuration and the placement of ``HealthCheckMiddleware``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
+from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.utils.module_loading import import_string
+
+from django_prodkit import conf
+from django_prodkit.health import HEALTH_URL_NAMES
+
+HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
+
+
+def _config() -> dict[str, Any] | None:
+    try:
+        return conf.get_config()
+    except ImproperlyConfigured:
+        return None  # prodkit.E003 reports an unreadable configuration
+
+
+def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Custom checks that do not import, unknown database or cache aliases, a timeout that is not positive."""
+    config = _config()
+    if config is None:
+        return []
+    messages: list[checks.CheckMessage] = []
+    for path in config["HEALTH_CHECKS"]:
+        try:
+            func = import_string(path)
+        except ImportError as exc:
+            problem = f"cannot be imported ({exc})"
+        else:
+            problem = "" if callable(func) else "is not callable"
+        if problem:
+            messages.append(
+                checks.Error(
+                    f"PRODKIT['HEALTH_CHECKS'] entry {path!r} {problem}.",
+                    hint="Give the dotted path of a function that takes no arguments and raises on failure.",
+                    id="prodkit.E010",
+                )
+            )
+    for key, known, check_id in (
+        ("HEALTH_CHECK_DATABASES", set(connections), "prodkit.E011"),
+        ("HEALTH_CHECK_CACHES", set(caches.settings), "prodkit.E012"),
+    ):
+        messages.extend(
+            checks.Error(
+                f"PRODKIT[{key!r}] names the alias {alias!r}, which is not configured.",
+                hint=f"Use one of {', '.join(sorted(known))}, or None for all of them.",
+                id=check_id,
+            )
+            for alias in config[key] or []
+            if alias not in known
+        )
+    if config["HEALTH_CHECK_TIMEOUT"] <= 0:
+        messages.append(
+            checks.Error(
+                f"PRODKIT['HEALTH_CHECK_TIMEOUT'] is {config['HEALTH_CHECK_TIMEOUT']!r}; it must be positive.",
+                hint="Use a few seconds at most, below your load balancer's health-check timeout.",
+                id="prodkit.E013",
+            )
+        )
+    return messages
+
+
+def _unroutable_paths(paths: list[str]) -> list[str]:
+    if not paths:
+        missing = []
+        for name in HEALTH_URL_NAMES:
+            try:
+                reverse(name)
+            except NoReverseMatch:
+                missing.append(name)
+        return missing
+    unroutable = []
+    for path in paths:
+        try:
+            resolve(path)
+        except Resolver404:
+            unroutable.append(path)
+    return unroutable
+
+
+def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``HealthCheckMiddleware`` must come first and have health endpoints to serve."""
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    config = _config()
+    if HEALTH_MIDDLEWARE not in middleware or config is None:
+        return []
+    messages: list[checks.CheckMessage] = []
+    if middleware[0] != HEALTH_MIDDLEWARE:
+        messages.append(
+            checks.Warning(
+                f"{HEALTH_MIDDLEWARE} is not first in MIDDLEWARE, so {middleware[0]} runs before it and can reject "
+                "or redirect a load balancer's health probe.",
+                hint=f"Move {HEALTH_MIDDLEWARE} to the top of MIDDLEWARE.",
+                id="prodkit.W018",
+            )
+        )
+    missing = _unroutable_paths(list(config["HEALTH_CHECK_PATHS"]))
+    if missing:
+        messages.append(
+            checks.Warning(
+                f"{HEALTH_MIDDLEWARE} has nothing to serve for {', '.join(map(repr, missing))}: not in the URLconf.",
+                hint='Add path("api/v1/", include("django_prodkit.urls")) to your URLconf, or fix HEALTH_CHECK_PATHS.',
+                id="prodkit.W019",
+            )
+        )
+    return messages
+
+
+def register() -> None:
+    """Register the health checks (called from :func:`django_prodkit.checks.register_all`)."""
+    checks.register(check_health_config, "prodkit")
+    checks.register(check_health_middleware, "prodkit", checks.Tags.urls)

@@ -1,0 +1,119 @@
+"""System checks for the metrics: registered by ``django_prodkit.checks.register_all``."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import NoReverseMatch, reverse
+
+from django_prodkit.conf import get_config
+from django_prodkit.metrics.multiproc import MULTIPROC_ENV, multiproc_dir
+
+METRICS_VIEW = "prodkit:metrics"
+METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
+
+
+def _routed() -> str | None:
+    """The path of the metrics endpoint, or ``None`` when the URLconf does not include it."""
+    try:
+        return reverse(METRICS_VIEW)
+    except (NoReverseMatch, ImproperlyConfigured, ImportError):
+        return None
+
+
+def _config() -> dict[str, Any] | None:
+    try:
+        return get_config()
+    except ImproperlyConfigured:
+        return None  # prodkit.E002/E003 report it.
+
+
+def check_metrics_token(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Deployment: the metrics endpoint is routed but no token is configured."""
+    config = _config()
+    path = _routed()
+    if config is None or path is None or any(config["METRICS_TOKENS"]):
+        return []
+    return [
+        checks.Warning(
+            f"The metrics endpoint {path} is routed but PRODKIT['METRICS_TOKENS'] is empty, so only staff "
+            "users logged in to this site can read it; a Prometheus scraper cannot.",
+            hint="Set PRODKIT_METRICS_TOKENS (comma-separated) or PRODKIT['METRICS_TOKENS'] to long random tokens.",
+            id="prodkit.W020",
+        )
+    ]
+
+
+def check_metrics_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Buckets, the top-endpoints count, the multiprocess directory, and the middleware being installed."""
+    config = _config()
+    if config is None:
+        return []
+    messages: list[checks.CheckMessage] = []
+    buckets = [float(b) for b in config["METRICS_BUCKETS"]]
+    if any(not math.isfinite(b) or b <= 0 for b in buckets) or any(a >= b for a, b in itertools.pairwise(buckets)):
+        messages.append(
+            checks.Error(
+                f"PRODKIT['METRICS_BUCKETS'] = {buckets!r:.120} is not a strictly increasing list of positive seconds.",
+                hint="Leave it empty for the default buckets, which keep percentiles within 10 %.",
+                id="prodkit.E020",
+            )
+        )
+    if config["METRICS_TOP_ENDPOINTS"] < 1:
+        messages.append(
+            checks.Error(
+                "PRODKIT['METRICS_TOP_ENDPOINTS'] must be at least 1.",
+                hint="The default is 10.",
+                id="prodkit.E021",
+            )
+        )
+    messages.extend(_multiprocess_messages())
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if METRICS_MIDDLEWARE not in middleware and _routed() is not None:
+        messages.append(
+            checks.Warning(
+                "The metrics endpoint is routed but MetricsMiddleware is not in MIDDLEWARE, so it reports nothing.",
+                hint=f"Add {METRICS_MIDDLEWARE!r} to MIDDLEWARE, right after RequestIDMiddleware.",
+                id="prodkit.W021",
+            )
+        )
+    return messages
+
+
+def _multiprocess_messages() -> list[checks.CheckMessage]:
+    directory = multiproc_dir()
+    if directory is None:
+        return []
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
+        return [
+            checks.Error(
+                f"{MULTIPROC_ENV}={directory!r} is not a writable directory.",
+                hint="Create it before the server starts (django_prodkit.gunicorn's on_starting hook does).",
+                id="prodkit.E022",
+            )
+        ]
+    values = sys.modules.get("prometheus_client.values")
+    if values is not None and values.ValueClass is values.MutexValue:
+        return [
+            checks.Error(
+                f"{MULTIPROC_ENV} is set but prometheus_client was imported before it was, so every process "
+                "counts only its own requests.",
+                hint=f"Set {MULTIPROC_ENV} in the environment of the server, not in Django settings.",
+                id="prodkit.E023",
+            )
+        ]
+    return []
+
+
+def register() -> None:
+    """Register the metrics checks (called from ``django_prodkit.checks.register_all``)."""
+    checks.register(check_metrics_settings, "prodkit")
+    checks.register(check_metrics_token, "prodkit", checks.Tags.security, deploy=True)

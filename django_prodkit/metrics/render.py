@@ -1,0 +1,69 @@
+"""Renderers for the metrics endpoint: format negotiation, JSON and the Prometheus text formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+JSON = "json"
+PROMETHEUS = "prometheus"
+OPENMETRICS = "openmetrics"
+FORMATS = (JSON, PROMETHEUS, OPENMETRICS)
+
+JSON_CONTENT_TYPE = "application/json"
+OPENMETRICS_MEDIA_TYPE = "application/openmetrics-text"
+TEXT_MEDIA_TYPE = "text/plain"
+
+STARTED_METRIC = "prodkit_metrics_started_timestamp_seconds"
+
+
+def negotiate(requested: str | None, accept: str) -> str | None:
+    """The format asked for by ``?format=`` (which wins) or the ``Accept`` header; ``None`` if unknown.
+
+    JSON is the default; a Prometheus scraper's ``Accept`` names OpenMetrics or ``text/plain``, a browser's
+    and curl's name neither.
+    """
+    if requested:
+        return requested if requested in FORMATS else None
+    media_types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
+    if OPENMETRICS_MEDIA_TYPE in media_types:
+        return OPENMETRICS
+    if TEXT_MEDIA_TYPE in media_types and JSON_CONTENT_TYPE not in media_types:
+        return PROMETHEUS
+    return JSON
+
+
+def render_json(snapshot: dict[str, Any]) -> tuple[bytes, str]:
+    """The snapshot as compact JSON."""
+    return json.dumps(snapshot, separators=(",", ":")).encode(), JSON_CONTENT_TYPE
+
+
+class _Families:
+    """A collector over already-collected families, so prometheus_client's encoders can write them."""
+
+    def __init__(self, families: Sequence[Metric], started_at: float) -> None:
+        self.families = families
+        self.started_at = started_at
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+        yield GaugeMetricFamily(
+            STARTED_METRIC,
+            "When these counters started (Unix time): the server start in multiprocess mode.",
+            value=self.started_at,
+        )
+
+
+def render_prometheus(families: Sequence[Metric], started_at: float, fmt: str, accept: str) -> tuple[bytes, str]:
+    """The families in the Prometheus text format 0.0.4, or OpenMetrics when ``fmt`` asks for it."""
+    collector = _Families(families, started_at)
+    if fmt == OPENMETRICS:
+        if OPENMETRICS_MEDIA_TYPE not in accept:
+            accept = OPENMETRICS_MEDIA_TYPE
+        encoder, content_type = choose_encoder(accept)
+        return encoder(collector), content_type
+    return generate_latest(collector), CONTENT_TYPE_PLAIN_0_0_4

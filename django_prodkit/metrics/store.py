@@ -1,0 +1,155 @@
+"""The metric store: prometheus_client collectors, in multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set.
+
+In multiprocess mode every worker writes its counts to its own memory-mapped files in that directory and a
+read merges the files of all workers, live or dead, so counts survive worker recycling. Without the
+variable the collectors live in a private registry in this process (``runserver``, tests).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client.metrics_core import Metric
+
+from django_prodkit.conf import get_config
+from django_prodkit.metrics.multiproc import MULTIPROC_ENV, claim_started, multiproc_dir
+
+REQUESTS_METRIC = "prodkit_http_requests"
+DURATION_METRIC = "prodkit_http_request_duration_seconds"
+METRIC_NAMES = frozenset({REQUESTS_METRIC, DURATION_METRIC})
+
+_LOWEST_BUCKET = 0.0001
+_HIGHEST_BUCKET = 60.0
+_BUCKET_GROWTH = 1.2
+
+
+def default_buckets() -> tuple[float, ...]:
+    """Upper bounds in seconds from 0.1 ms to 60 s, each about 1.2 times the previous one.
+
+    Rounded to three significant digits so the exposition stays readable; neighbours stay within a factor
+    of 1.21, which bounds the percentile error (see :func:`percentile_error_bound`).
+    """
+    bounds: list[float] = []
+    value = _LOWEST_BUCKET
+    while not bounds or bounds[-1] < _HIGHEST_BUCKET:
+        bounds.append(float(f"{value:.3g}"))
+        value *= _BUCKET_GROWTH
+    return tuple(bounds)
+
+
+def percentile_error_bound(buckets: Sequence[float]) -> float:
+    """The largest relative error of a percentile reported as a bucket's geometric midpoint.
+
+    A value ``x`` in ``(lo, hi]`` reported as ``sqrt(lo * hi)`` is off by at most ``sqrt(hi / lo) - 1``;
+    it holds for values between the lowest and the highest bound.
+    """
+    ratio = max((hi / lo for lo, hi in itertools.pairwise(buckets)), default=math.inf)
+    return math.sqrt(ratio) - 1.0
+
+
+def _configured_buckets() -> tuple[float, ...]:
+    configured = get_config()["METRICS_BUCKETS"]
+    return tuple(float(b) for b in configured) if configured else default_buckets()
+
+
+class MetricStore:
+    """Request counts by method, route and status, and a duration histogram by method and route."""
+
+    def __init__(self, buckets: Sequence[float], directory: str | None) -> None:
+        self.buckets = tuple(buckets)
+        self.directory = directory
+        if directory is not None:
+            if values.ValueClass is values.MutexValue:
+                raise ImproperlyConfigured(
+                    f"{MULTIPROC_ENV} is set but prometheus_client was imported before it was, so it counts "
+                    "in single-process mode. Set the variable before the server starts (see the Metrics docs)."
+                )
+            self.registry: CollectorRegistry | None = None
+            claim_started(directory)
+        else:
+            self.registry = CollectorRegistry(auto_describe=True)
+        self._started_at = time.time()
+        self.requests = Counter(
+            REQUESTS_METRIC,
+            "HTTP requests served, by method, URL pattern and status code.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            DURATION_METRIC,
+            "Time from the metrics middleware receiving a request to returning its response.",
+            ("method", "route"),
+            buckets=self.buckets,
+            registry=self.registry,
+        )
+        # Children resolved once per label set: ``labels()`` takes a lock and builds tuples on every call.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    @property
+    def started_at(self) -> float:
+        """When counting started (Unix time): the server start in multiprocess mode, else this store's creation."""
+        if self.directory is None:
+            return self._started_at
+        # Read each time: with ``--preload`` the store exists before ``on_starting`` prepares the directory.
+        return claim_started(self.directory)
+
+    @property
+    def multiprocess(self) -> bool:
+        """Whether counts are shared through ``PROMETHEUS_MULTIPROC_DIR``."""
+        return self.directory is not None
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its duration; labels must already be bounded (see ``django_prodkit.http``)."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(method, route, str(status)), self.duration.labels(method, route))
+            children = self._children.setdefault(key, children)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def families(self) -> list[Metric]:
+        """The current metric families (merged over every worker's files in multiprocess mode)."""
+        if self.directory is not None:
+            # Imported here: merge uses this module's metric names.
+            from django_prodkit.metrics.merge import merge_directory
+
+            return merge_directory(self.directory)
+        assert self.registry is not None
+        merged = list(self.registry.collect())
+        # Multiprocess mode has no ``_created`` series; dropping them here makes both modes expose the same.
+        for family in merged:
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+        return [family for family in merged if family.name in METRIC_NAMES]
+
+
+_store: MetricStore | None = None
+_lock = threading.Lock()
+
+
+def get_store() -> MetricStore:
+    """The process-wide store, created on first use from ``PRODKIT["METRICS_BUCKETS"]``."""
+    global _store
+    store = _store
+    if store is None:
+        with _lock:
+            if _store is None:
+                _store = MetricStore(_configured_buckets(), multiproc_dir())
+            store = _store
+    return store
+
+
+def reset_store() -> None:
+    """Start counting afresh in this process (for tests; single-process mode only)."""
+    global _store
+    with _lock:
+        if _store is not None and _store.multiprocess:
+            raise RuntimeError("The multiprocess store is shared with other workers and cannot be reset.")
+        _store = None

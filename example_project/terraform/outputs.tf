@@ -1,0 +1,39 @@
+output "service_url" {
+  description = "HTTPS URL of the App Runner service (the CloudFront origin)."
+  value       = "https://${aws_apprunner_service.app.service_url}"
+}
+
+output "service_arn" {
+  description = "ARN of the App Runner service; the deploy workflow's APP_RUNNER_SERVICE_ARN variable."
+  value       = aws_apprunner_service.app.arn
+}
+
+output "cloudfront_url" {
+  description = "The public HTTPS URL: the CloudFront distribution in front of the service."
+  value       = "https://${aws_cloudfront_distribution.app.domain_name}"
+}
+
+output "cloudfront_distribution_id" {
+  description = "ID of the CloudFront distribution (for invalidations)."
+  value       = aws_cloudfront_distribution.app.id
+}
+
+output "ecr_repository_url" {
+  description = "ECR repository the deploy workflow pushes images to."
+  value       = aws_ecr_repository.app.repository_url
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard."
+  value       = aws_cloudwatch_dashboard.app.dashboard_name
+}
+
+output "deploy_role_arn" {
+  description = "Role the deploy workflow assumes through GitHub OIDC (the AWS_DEPLOY_ROLE_ARN secret); null without github_repository."
+  value       = one(aws_iam_role.deploy[*].arn)
+}

@@ -1,0 +1,104 @@
+variable "region" {
+  description = "AWS region of the App Runner service, the ECR repository and the alarms."
+  type        = string
+  default     = "us-east-1"
+}
+
+variable "service_name" {
+  description = "Name of the App Runner service; also prefixes the other resources' names."
+  type        = string
+  default     = "blog-api"
+}
+
+variable "image_tag" {
+  description = "Tag of the image in the ECR repository to run (the deploy workflow passes the commit SHA)."
+  type        = string
+  default     = "latest"
+}
+
+variable "cpu" {
+  description = "vCPU of one App Runner instance (256, 512, 1024, 2048 or 4096 CPU units)."
+  type        = string
+  default     = "1024"
+}
+
+variable "memory" {
+  description = "Memory of one App Runner instance in MB (compatible with cpu, e.g. 2048 for 1 vCPU)."
+  type        = string
+  default     = "2048"
+}
+
+variable "min_instances" {
+  description = "Instances App Runner keeps provisioned even without traffic."
+  type        = number
+  default     = 1
+}
+
+variable "max_instances" {
+  description = "Upper bound of instances App Runner scales out to."
+  type        = number
+  default     = 10
+}
+
+variable "max_concurrency" {
+  description = "Concurrent requests one instance takes before App Runner scales out."
+  type        = number
+  default     = 100
+}
+
+variable "gunicorn_workers" {
+  description = "Gunicorn worker processes per instance (2 x vCPU + 1 is a good start)."
+  type        = number
+  default     = 3
+}
+
+variable "allowed_hosts" {
+  description = "Extra host names Django accepts (comma-separated), e.g. your own domain; the CloudFront and App Runner names are always allowed."
+  type        = string
+  default     = ""
+}
+
+variable "secret_key_secret_arn" {
+  description = "ARN of the Secrets Manager secret that holds DJANGO_SECRET_KEY."
+  type        = string
+}
+
+variable "database_url_secret_arn" {
+  description = "ARN of the Secrets Manager secret that holds DATABASE_URL (postgres://...)."
+  type        = string
+}
+
+variable "metrics_tokens_secret_arn" {
+  description = "ARN of the Secrets Manager secret that holds PRODKIT_METRICS_TOKENS (comma-separated bearer tokens)."
+  type        = string
+}
+
+variable "enable_xray" {
+  description = "Trace requests with AWS X-Ray (sets ENABLE_XRAY and App Runner's observability configuration)."
+  type        = bool
+  default     = true
+}
+
+variable "enable_cloudwatch_metrics" {
+  description = "Publish django-prodkit's request metrics to CloudWatch (sets ENABLE_CLOUDWATCH_METRICS)."
+  type        = bool
+  default     = true
+}
+
+variable "cloudfront_price_class" {
+  description = "CloudFront price class: PriceClass_100, PriceClass_200 or PriceClass_All."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarms' SNS topic; empty for no subscription."
+  type        = string
+  default     = ""
+}
+
+variable "github_repository" {
+  description = "owner/name of the GitHub repository whose deploy workflow may assume the deployment role through OIDC; empty to create no role."
+  type        = string
+  default     = ""
+}

@@ -1,0 +1,67 @@
+"""End to end: the example under gunicorn with 4 workers, 50 users x 20 requests from ``manage.py loadtest``.
+
+Asserts 100 % success, a distinct ``X-Request-ID`` for every response (read from the access log, which records the
+id each response carried), and that the metrics endpoint's ``request_count`` rose by exactly 1,000.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import demo
+
+pytestmark = pytest.mark.e2e
+
+USERS = 50
+REQUESTS = 20
+TOTAL = USERS * REQUESTS
+LOAD_PATHS = ("/api/v1/posts/", "/api/v1/posts/demo-post-1/", "/api/v1/tags/", "/api/v1/posts/demo-post-1/comments/")
+
+
+def access_log_events(text: str) -> list[dict[str, object]]:
+    """The ``http_request`` events among the JSON lines gunicorn's workers wrote."""
+    events = []
+    for line in text.splitlines():
+        if not line.startswith("{"):
+            continue
+        record = json.loads(line)
+        if record.get("event") == "http_request":
+            events.append(record)
+    return events
+
+
+def test_gunicorn_4_workers_1000_requests_exact_metrics_distinct_ids(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    env = demo.server_environment(tmp_path, token)
+    env["PYTHONPATH"] = ":".join(p for p in sys.path if p)  # the same packages as this interpreter
+    demo.prepare_database(sys.executable, env, posts=20, static=False)
+    with demo.running_server(sys.executable, env, tmp_path, workers=4) as server:
+        before = demo.metrics_snapshot(server, token)
+        report_path = tmp_path / "loadtest.json"
+        result = demo.run_loadtest(
+            sys.executable, env, server, USERS, REQUESTS, report_path, paths=LOAD_PATHS, capture=True
+        )
+        assert result.returncode in (0, demo.LOADTEST_CRITERIA_FAILED), result.stdout
+        report = json.loads(report_path.read_text())
+        after = demo.metrics_snapshot(server, token)
+    log_text = server.output()
+
+    assert demo.sent_requests(report) == TOTAL
+    assert report["successful"] == TOTAL, report
+    assert report["success_rate"] == 100.0
+
+    assert after["request_count"] - before["request_count"] == TOTAL
+    assert int(after["status_codes"]["200"]) - int(before["status_codes"].get("200", 0)) == TOTAL
+
+    load = [event for event in access_log_events(log_text) if str(event["path"]).startswith(LOAD_PATHS)]
+    assert len(load) == TOTAL, log_text[-3000:]
+    ids = Counter(str(event["request_id"]) for event in load)
+    assert len(ids) == TOTAL, ids.most_common(3)
+    assert all(len(request_id) >= 16 for request_id in ids)
+    assert Counter(event["status"] for event in load) == {200: TOTAL}
