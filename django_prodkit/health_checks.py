@@ -89,19 +89,32 @@ def _unroutable_paths(paths: list[str]) -> list[str]:
     return unroutable
 
 
+# django-prodkit's own middleware never validates the host, so it may sit above HealthCheckMiddleware;
+# RequestIDMiddleware should, so health responses carry an X-Request-ID too.
+_MAY_PRECEDE_HEALTH = frozenset(
+    {
+        "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.MetricsMiddleware",
+        "django_prodkit.middleware.XRayMiddleware",
+    }
+)
+
+
 def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``HealthCheckMiddleware`` must come first and have health endpoints to serve."""
+    """``HealthCheckMiddleware`` must come before Django's middleware and have health endpoints to serve."""
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     config = _config()
     if HEALTH_MIDDLEWARE not in middleware or config is None:
         return []
     messages: list[checks.CheckMessage] = []
-    if middleware[0] != HEALTH_MIDDLEWARE:
+    above = middleware[: middleware.index(HEALTH_MIDDLEWARE)]
+    blocking = [name for name in above if name not in _MAY_PRECEDE_HEALTH]
+    if blocking:
         messages.append(
             checks.Warning(
-                f"{HEALTH_MIDDLEWARE} is not first in MIDDLEWARE, so {middleware[0]} runs before it and can reject "
+                f"{HEALTH_MIDDLEWARE} comes after {blocking[0]}, which runs before it and can reject "
                 "or redirect a load balancer's health probe.",
-                hint=f"Move {HEALTH_MIDDLEWARE} to the top of MIDDLEWARE.",
+                hint=f"Move {HEALTH_MIDDLEWARE} right after RequestIDMiddleware, above Django's middleware.",
                 id="prodkit.W018",
             )
         )

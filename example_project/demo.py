@@ -226,8 +226,9 @@ def run_loadtest(
 
 
 def sent_requests(report: Mapping[str, Any]) -> int:
-    """How many requests the load test sent, from its JSON report."""
-    return int(report["total_requests"])
+    """How many requests the load test sent, from its JSON report (warm-up requests reach the server too)."""
+    totals = report["totals"]
+    return int(totals["requests"]) + int(totals.get("warmup_requests") or 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,6 +9,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 USE_TZ = True
 ROOT_URLCONF = "tests.urls"
+WSGI_APPLICATION = "tests.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 INSTALLED_APPS = [

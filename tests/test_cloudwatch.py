@@ -169,6 +169,8 @@ def test_non_server_management_commands_do_not_publish() -> None:
     assert not cloudwatch.is_non_server_command(["manage.py", "runserver"])
     assert not cloudwatch.is_non_server_command(["/venv/bin/gunicorn", "app.wsgi"])
     assert not cloudwatch.is_non_server_command([])
+    # A virtualenv whose path mentions django must not look like ``python -m django``.
+    assert not cloudwatch.is_non_server_command(["/srv/django-site/venv/site-packages/gunicorn/__main__.py", "app"])
 
 
 @pytest.fixture

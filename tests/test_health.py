@@ -324,6 +324,13 @@ def test_health_middleware_checks(settings: Any) -> None:
     assert check_health_middleware() == []
     settings.MIDDLEWARE = [*STACK, HEALTH_MIDDLEWARE]
     assert ids(check_health_middleware()) == ["prodkit.W018"]
+    settings.MIDDLEWARE = [
+        "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.MetricsMiddleware",
+        HEALTH_MIDDLEWARE,
+        *STACK,
+    ]
+    assert check_health_middleware() == []
     settings.MIDDLEWARE = [HEALTH_MIDDLEWARE, *STACK]
     settings.ROOT_URLCONF = "tests.test_health"  # this module: no health URLs
     assert ids(check_health_middleware()) == ["prodkit.W019"]

@@ -188,3 +188,27 @@ def test_segment_asked_for_after_the_request_is_a_stand_in(tracer: Any, daemon: 
         trace.close()
     assert late.sampled is False
     assert len(_received(daemon)) == 1
+
+
+class _CentralizedRules:
+    """Stands in for the X-Ray service's sampling rules (AWS itself): every request matches one named rule."""
+
+    def should_trace(self, sampling_req: dict[str, Any]) -> str:
+        return "api-requests"
+
+
+def test_sampling_rule_name_is_written_both_ways(
+    tracer: Any, daemon: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracer, "sampling", True)
+    monkeypatch.setattr(tracer, "sampler", _CentralizedRules())
+
+    def request() -> HttpRequest:
+        plain = RequestFactory().get("/api/v1/hello/")
+        plain.resolver_match = resolve("/api/v1/hello/")
+        return plain
+
+    direct = _trace(tracer, daemon, request(), _response(200), lambda: None)
+    through_sdk = _trace(tracer, daemon, request(), _response(200), _sdk_segment)
+    assert direct["aws"]["xray"]["sampling_rule_name"] == "api-requests"
+    assert _without(direct, "trace_id") == _without(through_sdk, "trace_id")

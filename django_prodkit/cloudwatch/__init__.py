@@ -31,7 +31,9 @@ def is_non_server_command(argv: list[str] | None = None) -> bool:
     if not argv:
         return False
     script = os.path.basename(argv[0])
-    is_manage = script in _MANAGE_SCRIPTS or (script == "__main__.py" and "django" in argv[0])
+    # ``python -m django`` runs django/__main__.py; any other package's __main__ (``python -m gunicorn``) serves.
+    is_django_main = script == "__main__.py" and os.path.basename(os.path.dirname(argv[0])) == "django"
+    is_manage = script in _MANAGE_SCRIPTS or is_django_main
     return is_manage and (len(argv) < 2 or argv[1] not in SERVER_COMMANDS)
 
 

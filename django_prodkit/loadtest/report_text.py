@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Protocol
 
 from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.engine import Progress, RunResult
@@ -97,10 +97,20 @@ def render_report(result: RunResult, criteria: list[CriterionResult], *, utf8: b
     return "\n".join(lines) + "\n"
 
 
+class Writable(Protocol):
+    """Where progress goes: a text stream, or anything with write and flush."""
+
+    def write(self, text: str, /) -> object:
+        """Write text."""
+
+    def flush(self) -> None:
+        """Flush what was written."""
+
+
 class ProgressPrinter:
     """A progress line rewritten in place on a terminal; plain periodic lines anywhere else (CI logs)."""
 
-    def __init__(self, stream: TextIO, *, tty: bool) -> None:
+    def __init__(self, stream: Writable, *, tty: bool) -> None:
         self.stream = stream
         self.tty = tty
         self._dirty = False

@@ -13,9 +13,11 @@ from django.utils.text import slugify
 SLUG_MAX_LENGTH = 220
 
 
-def unique_slug(model: type[models.Model], text: str, *, exclude_pk: Any = None) -> str:
+def unique_slug(
+    model: type[models.Model], text: str, *, exclude_pk: Any = None, max_length: int = SLUG_MAX_LENGTH
+) -> str:
     """A slug for ``text`` that no other row of ``model`` has (``title``, ``title-2``, ...)."""
-    base = slugify(text)[: SLUG_MAX_LENGTH - 10] or "post"
+    base = slugify(text)[: max_length - 10] or model._meta.model_name
     taken = model._default_manager.filter(slug__startswith=base)  # type: ignore[attr-defined]
     if exclude_pk is not None:
         taken = taken.exclude(pk=exclude_pk)
@@ -42,7 +44,8 @@ class Tag(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.slug:
-            self.slug = slugify(self.name)[:60]
+            # "C" and "C++" slugify alike; the suffix keeps both.
+            self.slug = unique_slug(Tag, self.name, exclude_pk=self.pk, max_length=60)
         super().save(*args, **kwargs)
 
 

@@ -12,6 +12,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
+from rest_framework.throttling import ScopedRateThrottle
 
 from blog.filters import PostFilter
 from blog.models import Comment, Post, Tag
@@ -118,6 +119,10 @@ class TagViewSet(CDNCacheMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
 class TokenView(ObtainAuthToken):
     """``POST {"username", "password"}`` -> ``{"token"}``; send it as ``Authorization: Bearer <token>``."""
 
+    # Password guessing is throttled per client address (the "auth" rate in REST_FRAMEWORK).
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
     # Credentials are in the body; a stale Authorization header must not turn a login into a 401.
     authentication_classes: list[Any] = []
 
@@ -127,4 +132,6 @@ class RegistrationView(generics.CreateAPIView):
 
     serializer_class = RegistrationSerializer
     permission_classes = [permissions.AllowAny]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
     authentication_classes: list[Any] = []

@@ -63,11 +63,11 @@ INSTALLED_APPS = [
     "blog",
 ]
 
-# Health checks first (they answer load-balancer probes by IP before host validation), then the request id so
-# every later log line has it, metrics and tracing around everything else, the access log last.
+# The request id first so every response and log line has it, then the health checks (they answer load-balancer
+# probes by IP before host validation), metrics and tracing around everything else, the access log last.
 MIDDLEWARE = [
-    "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",
     "django_prodkit.middleware.XRayMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -142,6 +142,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "blog.pagination.BlogPagination",
     "PAGE_SIZE": 20,
+    # Token and registration requests per client address (the cache is per process; use a shared cache such as
+    # Redis for an exact limit across workers and instances).
+    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("AUTH_THROTTLE_RATE", "20/minute")},
+    # How many proxies append to X-Forwarded-For in front of the app; 0 trusts only the socket's peer address.
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0),
 }
 
 SERVICE_NAME = os.environ.get("SERVICE_NAME", "blog-api")

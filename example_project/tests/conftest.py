@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -23,6 +24,7 @@ class HTTPSClient(APIClient):
 @pytest.fixture(autouse=True)
 def _fresh_config() -> Iterator[None]:
     reset_config()
+    cache.clear()  # the throttle counters live in the cache
     yield
     reset_config()
 

@@ -84,3 +84,13 @@ def test_registration_ignores_bad_credentials_header(anon: APIClient) -> None:
     anon.credentials(HTTP_AUTHORIZATION="Bearer stale-token")
     payload = {"username": "erin", "password": "a-long-unusual-passphrase"}
     assert anon.post(REGISTER, payload, format="json").status_code == 201
+
+
+def test_token_and_registration_requests_are_throttled(anon: APIClient, alice: User) -> None:
+    wrong = {"username": "alice", "password": "guess"}
+    statuses = [anon.post(TOKEN, wrong, format="json").status_code for _ in range(20)]
+    assert statuses == [400] * 20
+    throttled = anon.post(TOKEN, {"username": "alice", "password": "alice-password-123"}, format="json")
+    assert throttled.status_code == 429
+    assert "Retry-After" in throttled
+    assert anon.post(REGISTER, {"username": "x"}, format="json").status_code == 429

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-from blog.models import Comment
+from blog.models import Comment, Tag
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +104,11 @@ def test_tags_list_counts_published_posts_only(anon: APIClient, alice: User, mak
 
 def test_tags_are_read_only(client_for: ClientFor, staff: User) -> None:
     assert client_for(staff).post("/api/v1/tags/", {"name": "new"}, format="json").status_code == 405
+
+
+def test_tags_whose_names_slugify_alike_get_distinct_slugs(client_for: ClientFor, alice: User) -> None:
+    response = client_for(alice).post(
+        "/api/v1/posts/", {"title": "Langs", "body": "x", "tags": ["C", "C++"]}, format="json"
+    )
+    assert response.status_code == 201
+    assert sorted(Tag.objects.values_list("slug", flat=True)) == ["c", "c-2"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -342,3 +344,49 @@ def test_gunicorn_conf_is_valid_for_gunicorn(monkeypatch: pytest.MonkeyPatch) ->
     for hook in ("on_starting", "child_exit", "worker_exit", "on_exit"):
         assert callable(namespace[hook])
     assert config.settings["child_exit"].get() is namespace["child_exit"]
+
+
+def test_start_sh_migrates_then_serves_and_the_healthcheck_command_passes(tmp_path: Path) -> None:
+    """The container's entry point and HEALTHCHECK, run here as they run in the image."""
+    import demo
+
+    bin_dir = str(Path(sys.executable).parent)
+    env = demo.server_environment(tmp_path, "token")
+    port = demo.free_port()
+    env.update(
+        PATH=f"{bin_dir}:{env.get('PATH', '')}",
+        PYTHONPATH=":".join(p for p in sys.path if p),
+        HOST="127.0.0.1",
+        PORT=str(port),
+        GUNICORN_WORKERS="1",
+        DJANGO_MIGRATE_ON_START="true",
+    )
+    log_path = tmp_path / "start.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(["sh", "start.sh"], cwd=EXAMPLE, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = demo.Server(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        demo.wait_until_healthy(server)
+        # Migrated by start.sh: the post list needs the tables.
+        assert demo.get(server.url + "/api/v1/posts/")[0] == 200
+        healthcheck = re.search(r'CMD \["python", "-c", "(.*)"\]\n', (EXAMPLE / "Dockerfile").read_text())
+        assert healthcheck
+        probe = subprocess.run([sys.executable, "-c", healthcheck.group(1)], env=env, timeout=30, check=False)
+        assert probe.returncode == 0
+        stopped = subprocess.run(
+            [sys.executable, "-c", healthcheck.group(1)], env={**env, "PORT": str(demo.free_port())}, timeout=30,
+            capture_output=True, check=False,
+        )  # fmt: skip
+        assert stopped.returncode != 0
+    finally:
+        demo.stop_server(server)
+    assert process.returncode == 0, server.output()[-3000:]
+
+
+def test_start_sh_rejects_a_bad_boolean() -> None:
+    env = {**os.environ, "DJANGO_MIGRATE_ON_START": "maybe"}
+    result = subprocess.run(
+        ["sh", "start.sh"], cwd=EXAMPLE, env=env, capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2
+    assert "DJANGO_MIGRATE_ON_START=maybe is not a boolean" in result.stderr

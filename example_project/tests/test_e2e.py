@@ -1,13 +1,17 @@
 """End to end: the example under gunicorn with 4 workers, 50 users x 20 requests from ``manage.py loadtest``.
 
 Asserts 100 % success, a distinct ``X-Request-ID`` for every response (read from the access log, which records the
-id each response carried), and that the metrics endpoint's ``request_count`` rose by exactly 1,000.
+id each response carried), and that the metrics endpoint's ``request_count`` rose by exactly 1,000. A second run
+turns X-Ray and CloudWatch on through their environment variables and checks what reaches a local UDP "daemon" and
+the EMF lines on stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+import socket
 import sys
 from collections import Counter
 from pathlib import Path
@@ -53,8 +57,9 @@ def test_gunicorn_4_workers_1000_requests_exact_metrics_distinct_ids(tmp_path: P
     log_text = server.output()
 
     assert demo.sent_requests(report) == TOTAL
-    assert report["successful"] == TOTAL, report
-    assert report["success_rate"] == 100.0
+    assert report["totals"]["successful"] == TOTAL, report["totals"]
+    assert report["totals"]["success_rate"] == 100.0
+    assert report["status_codes"] == {"200": TOTAL}
 
     assert after["request_count"] - before["request_count"] == TOTAL
     assert int(after["status_codes"]["200"]) - int(before["status_codes"].get("200", 0)) == TOTAL
@@ -65,3 +70,49 @@ def test_gunicorn_4_workers_1000_requests_exact_metrics_distinct_ids(tmp_path: P
     assert len(ids) == TOTAL, ids.most_common(3)
     assert all(len(request_id) >= 16 for request_id in ids)
     assert Counter(event["status"] for event in load) == {200: TOTAL}
+
+
+def udp_datagrams(sock: socket.socket) -> list[bytes]:
+    """Everything waiting on ``sock`` (the kernel keeps datagrams that arrived before we read)."""
+    sock.settimeout(0.5)
+    datagrams = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            datagrams.append(sock.recv(65535))
+    return datagrams
+
+
+def test_xray_and_cloudwatch_are_switched_on_by_environment_variables(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    env = demo.server_environment(tmp_path, token)
+    env["PYTHONPATH"] = ":".join(p for p in sys.path if p)
+    demo.prepare_database(sys.executable, env, posts=5, static=False)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as daemon:
+        daemon.bind(("127.0.0.1", 0))
+        env.update(
+            {
+                "ENABLE_XRAY": "true",
+                "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
+                "ENABLE_CLOUDWATCH_METRICS": "true",
+            }
+        )
+        ids = set()
+        with demo.running_server(sys.executable, env, tmp_path, workers=2) as server:
+            for path in ("/api/v1/posts/", "/api/v1/tags/", "/api/v1/posts/demo-post-1/"):
+                status, headers, _ = demo.get(server.url + path)
+                assert status == 200
+                ids.add(headers["X-Request-ID"])
+            served = demo.metrics_snapshot(server, token)["request_count"]
+        segments = [json.loads(d.split(b"\n", 1)[1]) for d in udp_datagrams(daemon)]
+
+    # X-Ray: sampled requests reached the daemon as segments named after the service, annotated with their ids.
+    traced = [s for s in segments if s.get("annotations", {}).get("request_id") in ids]
+    assert traced, segments
+    assert {s["name"] for s in traced} == {"blog-api"}
+    assert all(s["http"]["response"]["status"] == 200 for s in traced)
+
+    # CloudWatch (EMF on stdout): the workers flushed on exit and the counts add up to what the server served.
+    documents = [json.loads(line) for line in server.output().splitlines() if line.startswith('{"_aws"')]
+    assert documents, server.output()[-3000:]
+    assert {m["Namespace"] for d in documents for m in d["_aws"]["CloudWatchMetrics"]} == {"blog-api"}
+    assert sum(d["RequestCount"] for d in documents) == served

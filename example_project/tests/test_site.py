@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from io import StringIO
@@ -152,3 +153,27 @@ def run_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 def test_settings_from_environment(env: dict[str, str], expected: str) -> None:
     result = run_settings(env)
     assert expected in result.stdout + result.stderr
+
+
+def test_production_configuration_passes_check_deploy() -> None:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PRODKIT_"))}
+    env = {
+        **keep,
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "blog.example.com",
+        "DJANGO_BEHIND_TLS_PROXY": "true",
+        "PRODKIT_METRICS_TOKENS": secrets.token_urlsafe(32),
+    }
+    command = [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = subprocess.run(command, cwd=EXAMPLE_DIR, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    without_token = {k: v for k, v in env.items() if k != "PRODKIT_METRICS_TOKENS"}
+    result = subprocess.run(
+        command, cwd=EXAMPLE_DIR, env=without_token, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "prodkit.W020" in result.stderr
+
+
+def test_migrations_match_the_models() -> None:
+    call_command("makemigrations", "blog", "--check", "--dry-run", stdout=StringIO())

@@ -1,0 +1,100 @@
+"""Follow docs/quickstart.md step by step in a fresh ``django-admin startproject`` project."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SNIPPETS = ROOT / "docs" / "snippets"
+TOKEN = "quickstart-token-1234567890"  # noqa: S105
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, dict(error.headers), error.read()
+
+
+def _wait_until_up(url: str, server: subprocess.Popen[str], deadline_s: float = 30.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"runserver exited with {server.returncode}")
+        try:
+            _get(url)
+            return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail("runserver did not answer in time")
+
+
+def test_quickstart_in_a_fresh_startproject(tmp_path: Path) -> None:
+    django_admin = [sys.executable, "-m", "django"]
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    env.update({"METRICS_TOKEN": TOKEN, "PYTHONWARNINGS": "ignore", "PYTHONDEVMODE": ""})
+    subprocess.run([*django_admin, "startproject", "mysite"], cwd=tmp_path, check=True, env=env, timeout=60)
+    project = tmp_path / "mysite"
+    settings_py = project / "mysite" / "settings.py"
+    urls_py = project / "mysite" / "urls.py"
+    settings_py.write_text(settings_py.read_text() + "\n" + (SNIPPETS / "quickstart_settings.py").read_text())
+    urls_py.write_text(urls_py.read_text() + "\n" + (SNIPPETS / "quickstart_urls.py").read_text())
+
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=project, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert check.returncode == 0, check.stderr
+    assert "prodkit." not in check.stdout + check.stderr
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with subprocess.Popen(
+        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        try:
+            _wait_until_up(f"{base}/api/v1/healthcheck/", server)
+            status, headers, body = _get(f"{base}/api/v1/healthcheck/")
+            assert status == 200
+            assert json.loads(body)["status"] == "ok"
+            assert re.fullmatch(r"[0-9a-f-]{36}", headers["X-Request-ID"])
+
+            status, headers, _ = _get(f"{base}/admin/login/", {"X-Request-ID": "quickstart-request-1"})
+            assert status == 200
+            assert headers["X-Request-ID"] == "quickstart-request-1"
+
+            assert _get(f"{base}/api/v1/metrics/")[0] == 401
+            status, _, body = _get(f"{base}/api/v1/metrics/", {"Authorization": f"Bearer {TOKEN}"})
+            assert status == 200
+            metrics = json.loads(body)
+            assert metrics["request_count"] >= 3
+            assert metrics["top_endpoints"]["GET /admin/login/"] == 1
+        finally:
+            server.terminate()
+            output, _ = server.communicate(timeout=30)
+    access_lines = [line for line in output.splitlines() if "http_request" in line]
+    assert any("request_id=quickstart-request-1" in line and "route=/admin/login/" in line for line in access_lines)
