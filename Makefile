@@ -33,5 +33,21 @@ docs: $(TOOLS)/bin/tox
 demo:
 	$(PYTHON) example_project/demo.py
 
+# The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
+# and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
+BENCH := .venv-bench
+BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health
+
+$(BENCH)/bin/python:
+	$(PYTHON) -m venv $(BENCH)
+	$(BENCH)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,loadtest]" --group bench
+
+bench: $(BENCH)/bin/python
+	@for script in $(BENCH_SCRIPTS); do \
+		echo "== benchmarks/$$script.py"; \
+		$(BENCH)/bin/python benchmarks/$$script.py || exit 1; \
+	done
+
 clean:
 	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 from collections.abc import Callable, Mapping
@@ -233,7 +234,8 @@ def user_settings() -> Mapping[str, Any]:
 
 
 def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(defaults)
+    # A deep copy: the environment overrides are applied in place and must never reach DEFAULTS.
+    merged = copy.deepcopy(dict(defaults))
     for key, value in given.items():
         if key in defaults and isinstance(defaults[key], dict) and isinstance(value, Mapping):
             merged[key] = _merge(defaults[key], value)

@@ -93,7 +93,11 @@ class RequestIDMiddleware:
 
 
 class AccessLogMiddleware:
-    """Writes one structured ``http_request`` event per request: method, route, path, status, duration."""
+    """Writes one structured ``http_request`` event per request: method, route, path, status, duration.
+
+    Place it last in ``MIDDLEWARE``, below Django's middleware, so it logs the final status and, when
+    authentication already loaded it, the user.
+    """
 
     sync_capable = True
     async_capable = True
@@ -146,8 +150,9 @@ class AccessLogMiddleware:
 class HealthCheckMiddleware:
     """Serves the health endpoints before host validation, so a load balancer probing by IP gets an answer.
 
-    Place it right after ``RequestIDMiddleware``, above Django's middleware. Only the paths in ``HEALTH_CHECK_PATHS`` (by default those of
-    ``prodkit:healthcheck`` and ``prodkit:readiness``) are answered here, without the middleware below it;
+    Place it right after ``RequestIDMiddleware``, above Django's middleware. Only the paths in
+    ``HEALTH_CHECK_PATHS`` (by default those of ``prodkit:healthcheck`` and ``prodkit:readiness``) are answered
+    here, without the middleware below it;
     every other request passes through untouched and keeps Django's ``ALLOWED_HOSTS`` validation.
     """
 
@@ -203,7 +208,8 @@ class MetricsMiddleware:
     """Counts every request by method, URL pattern and status, with its duration, for the metrics endpoint.
 
     Counts are exact across gunicorn workers when ``PROMETHEUS_MULTIPROC_DIR`` is set (see the Metrics docs).
-    Place it high in ``MIDDLEWARE`` (right after ``RequestIDMiddleware``) so the duration covers the rest.
+    Place it high in ``MIDDLEWARE``, after ``RequestIDMiddleware`` and ``HealthCheckMiddleware`` and above
+    Django's middleware, so the duration covers the rest.
     """
 
     sync_capable = True
@@ -238,7 +244,8 @@ class XRayMiddleware:
     """Traces every request into AWS X-Ray: one segment per sampled request, the trace id in every log line.
 
     Off unless ``XRAY.ENABLED`` (or ``ENABLE_XRAY=true``): then it removes itself at startup and
-    aws-xray-sdk is never imported. Place it right after ``RequestIDMiddleware``. The tracing itself
+    aws-xray-sdk is never imported. Place it after ``RequestIDMiddleware``, ``HealthCheckMiddleware`` and
+    ``MetricsMiddleware``, above Django's middleware. The tracing itself
     lives in :mod:`django_prodkit.tracing`; a tracing failure never fails the request.
     """
 

@@ -57,6 +57,20 @@ def test_environment_overrides_settings(monkeypatch: pytest.MonkeyPatch, setting
     assert config["METRICS_TOKENS"] == ["a", "b", "c"]
 
 
+def test_environment_overrides_never_change_the_defaults(monkeypatch: pytest.MonkeyPatch, settings: object) -> None:
+    settings.PRODKIT = {}  # type: ignore[attr-defined]
+    monkeypatch.setenv("ENABLE_XRAY", "true")
+    monkeypatch.setenv("ENABLE_CLOUDWATCH_METRICS", "true")
+    conf.reset_config()
+    assert get_config()["XRAY"]["ENABLED"] is True
+    assert DEFAULTS["XRAY"]["ENABLED"] is False
+    assert DEFAULTS["CLOUDWATCH"]["ENABLED"] is False
+    monkeypatch.delenv("ENABLE_XRAY")
+    monkeypatch.delenv("ENABLE_CLOUDWATCH_METRICS")
+    conf.reset_config()
+    assert get_config()["XRAY"]["ENABLED"] is False
+
+
 @pytest.mark.parametrize("raw", ["maybe", "2", "enabled", "tru"])
 def test_bad_boolean_environment_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     monkeypatch.setenv("ENABLE_XRAY", raw)

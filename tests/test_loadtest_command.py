@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from django_prodkit.loadtest import parser as parser_module
 from django_prodkit.loadtest.config import LoadTestConfig, parse_url
 from django_prodkit.loadtest.engine import run_load_test
 from tests.loadtest_servers import serving
+from tests.tools import require_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -171,12 +174,13 @@ def test_post_body_and_headers_are_sent(tmp_path: Path) -> None:
     assert status == 0, out
 
 
-def test_duration_runs_for_a_time_and_progress_is_printed_plainly() -> None:
+def test_duration_runs_for_a_time_instead_of_a_count() -> None:
     with serving() as server:
-        status, out, err = loadtest("2", "--url", server.url, "--duration", "0.5")
+        status, out, err = loadtest("2", "--url", server.url, "--duration", "0.5", "--target-rps", "1")
+        seen = server.count
     assert status == 0, out
-    assert "for 0.5s" in out
-    assert "Total requests: " in out
+    assert "Starting load test: 2 users, for 0.5s" in out
+    assert f"Total requests: {seen}\n" in out
     assert "\r" not in err
 
 
@@ -188,3 +192,21 @@ def test_the_stdlib_parser_and_asyncio_loop_give_the_same_counts(monkeypatch: py
         assert server.count == 30
     assert (result.parser, result.event_loop) == ("python", "asyncio")
     assert result.summary.successful == 30
+
+
+def test_https_with_tls_verification_and_insecure(tmp_path: Path) -> None:
+    openssl = require_tool("openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"]
+    command += ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(command, check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    with serving(tls=context) as server:
+        refused = loadtest("1", "1", "--url", server.url)
+        status, out, _ = loadtest("2", "5", "--url", server.url, "--insecure", "--target-rps", "1")
+        seen = server.count
+    assert refused[0] == 1
+    assert "TLS error" in refused[2] or "tls error" in refused[2]
+    assert status == 0, out
+    assert seen == 10

@@ -9,7 +9,6 @@ import socket
 import ssl
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,17 +18,17 @@ from typing import Any
 from django_prodkit.loadtest.client import User, build_request, connect_error_kind
 from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.parser import parser_name
+from django_prodkit.loadtest.sources import ClosedLoop, OpenLoop
 from django_prodkit.loadtest.stats import Recorder, Summary, summarize
 
 try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop is optional and absent on Windows
-    uvloop = None
+    uvloop = None  # type: ignore[assignment]
 
 WATCHDOG_TICK = 0.05
 CLOSE_GRACE = 1.0
 SUCCESS_RANGE = frozenset(range(200, 400))
-Job = tuple[float | None, int]
 
 
 class LoadTestError(Exception):
@@ -60,35 +59,6 @@ class RunResult:
     event_loop: str
 
 
-class _ClosedLoop:
-    """Each user sends its next request when the previous one is done, up to a count or a deadline."""
-
-    def __init__(self, users: list[User], per_user: list[int] | None, deadline: float | None, paths: int) -> None:
-        for user, count in zip(users, per_user or [-1] * len(users)):
-            user.remaining, user.sequence = count, 0
-        self.deadline = deadline
-        self.paths = paths
-        self.exhausted = True
-
-    def take(self, user: User) -> Job | None:
-        if user.remaining == 0 or (self.deadline is not None and perf_counter() >= self.deadline):
-            return None
-        user.remaining -= 1
-        user.sequence += 1
-        return None, (user.index + user.sequence - 1) % self.paths
-
-
-class _OpenLoop:
-    """Requests start on a fixed schedule whether or not earlier ones are done; late ones wait in a queue."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Job] = deque()
-        self.exhausted = False
-
-    def take(self, user: User) -> Job | None:
-        return self.queue.popleft() if self.queue else None
-
-
 class Engine:
     """Runs one load test on the current event loop; :meth:`stop` ends it early with what was done."""
 
@@ -105,12 +75,12 @@ class Engine:
         self.loop: asyncio.AbstractEventLoop
         self.users: list[User] = []
         self._idle: list[User] = []
-        self._source: _ClosedLoop | _OpenLoop = _OpenLoop()
+        self._source: ClosedLoop | OpenLoop = OpenLoop()
         self._done: asyncio.Future[None] | None = None
         self._address: tuple[Any, ...] = ()
         self._ssl: ssl.SSLContext | None = None
 
-    async def connect(self, factory: Callable[[], asyncio.Protocol]) -> tuple[asyncio.BaseTransport, asyncio.BaseProtocol]:
+    async def connect(self, factory: Callable[[], asyncio.Protocol]) -> tuple[asyncio.BaseTransport, Any]:
         """Open a connection to the target (TLS for https, the name checked against the certificate)."""
         target = self.config.target
         hostname = target.host if self._ssl is not None else None
@@ -145,9 +115,14 @@ class Engine:
         warmup = 0
         try:
             if config.warmup:
-                per_user = [config.warmup // config.users + (i < config.warmup % config.users) for i in range(config.users)]
-                await self._phase("warmup", _ClosedLoop(self.users, per_user, None, len(self.requests)))
+                share, rest = divmod(config.warmup, config.users)
+                per_user = [share + (i < rest) for i in range(config.users)]
+                await self._phase("warmup", ClosedLoop(self.users, per_user, None, len(self.requests)))
                 warmup = self.recorder.completed
+                if self.stopped:
+                    # Interrupted while warming up: nothing was measured.
+                    self.recorder = Recorder()
+                    self.recorder.finished = self.recorder.started
             if not self.stopped:
                 await self._phase("test", self._measured_source())
         finally:
@@ -168,21 +143,22 @@ class Engine:
             event_loop=loop_name,
         )
 
-    def _measured_source(self) -> _ClosedLoop | _OpenLoop:
+    def _measured_source(self) -> ClosedLoop | OpenLoop:
         config = self.config
         if config.rate is not None:
-            return _OpenLoop()
+            return OpenLoop()
         deadline = None if config.duration is None else perf_counter() + config.duration
         per_user = None if config.requests is None else [config.requests] * config.users
-        return _ClosedLoop(self.users, per_user, deadline, len(self.requests))
+        return ClosedLoop(self.users, per_user, deadline, len(self.requests))
 
-    async def _phase(self, name: str, source: _ClosedLoop | _OpenLoop) -> None:
+    async def _phase(self, name: str, source: ClosedLoop | OpenLoop) -> None:
         self._source = source
         self._idle = []
         self._done = self.loop.create_future()
         self.recorder = Recorder()
         helpers = [self._watchdog(), self._progress(name)]
-        if isinstance(source, _OpenLoop):
+        if isinstance(source, OpenLoop):
+            self._idle = list(self.users)
             helpers.append(self._schedule(source))
         else:
             for user in self.users:
@@ -206,9 +182,9 @@ class Engine:
         self._check_done()
 
     def _check_done(self) -> None:
-        if self._done is not None and not self._done.done():
-            if self.stopped or (self._source.exhausted and len(self._idle) == len(self.users)):
-                self._done.set_result(None)
+        finished = self.stopped or (self._source.exhausted and len(self._idle) == len(self.users))
+        if finished and self._done is not None and not self._done.done():
+            self._done.set_result(None)
 
     def stop(self) -> None:
         """End the run now: requests in flight are abandoned, what finished is reported."""
@@ -217,7 +193,7 @@ class Engine:
             user.stop()
         self._check_done()
 
-    async def _schedule(self, source: _OpenLoop) -> None:
+    async def _schedule(self, source: OpenLoop) -> None:
         config = self.config
         assert config.rate is not None
         interval = 1.0 / config.rate

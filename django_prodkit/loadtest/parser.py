@@ -8,7 +8,7 @@ from typing import Any, Protocol
 try:
     import httptools
 except ImportError:  # pragma: no cover - exercised by the tox environments without the extra
-    httptools = None
+    httptools = None  # type: ignore[assignment]
 
 OnComplete = Callable[[int, bool], None]
 """Called once per final response with its status code and whether the connection stays open."""

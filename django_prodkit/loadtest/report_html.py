@@ -11,14 +11,15 @@ from django_prodkit.loadtest.report_text import error_label
 from django_prodkit.loadtest.thresholds import CriterionResult
 
 WIDTH, HEIGHT = 720, 220
-PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 56, 34, 12, 12
+PAD_LEFT, PAD_BOTTOM, PAD_TOP, PAD_RIGHT = 56, 34, 26, 12
 SERIES_COLOURS = {"p50": "#2563eb", "p95": "#d97706", "p99": "#dc2626"}
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f2937;margin:2rem auto;max-width:780px}
 h1{font-size:1.5rem;margin:0 0 .25rem}h2{font-size:1.1rem;margin:1.75rem 0 .5rem;border-bottom:1px solid #e5e7eb}
 table{border-collapse:collapse;width:100%}td,th{padding:.3rem .5rem;border-bottom:1px solid #f1f5f9;text-align:left}
 td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#15803d;font-weight:600}
-.fail{color:#b91c1c;font-weight:600}.verdict{font-size:1.2rem;padding:.5rem .75rem;border-radius:6px;display:inline-block}
+.fail{color:#b91c1c;font-weight:600}
+.verdict{font-size:1.2rem;padding:.5rem .75rem;border-radius:6px;display:inline-block}
 .verdict.pass{background:#dcfce7}.verdict.fail{background:#fee2e2}.muted{color:#6b7280}
 svg{width:100%;height:auto;background:#fafafa;border:1px solid #e5e7eb}svg text{font-size:11px;fill:#4b5563}
 .legend span{margin-right:1rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem}
@@ -38,7 +39,7 @@ def _frame(y_max: float, y_unit: str, x_labels: Sequence[tuple[float, str]]) -> 
         y = PAD_TOP + inner_h * (1 - step / 4)
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{y_max * step / 4:,.4g}</text>')
-    parts.append(f'<text x="4" y="{PAD_TOP + 8}">{escape(y_unit)}</text>')
+    parts.append(f'<text x="{PAD_LEFT}" y="14">{escape(y_unit)}</text>')
     for x, label in x_labels:
         parts.append(f'<text x="{x:.1f}" y="{HEIGHT - 12}" text-anchor="middle">{escape(label)}</text>')
     return parts
@@ -70,7 +71,8 @@ def histogram_svg(bins: Sequence[tuple[float, float, int]]) -> str:
         y = _y(count, y_max)
         parts.append(
             f'<rect x="{_x(i, len(bins)) + 1:.1f}" y="{y:.1f}" width="{max(bar - 2, 1):.1f}" '
-            f'height="{HEIGHT - PAD_BOTTOM - y:.1f}" fill="#3b82f6"><title>{low:.3f}-{high:.3f} ms: {count}</title></rect>'
+            f'height="{HEIGHT - PAD_BOTTOM - y:.1f}" fill="#3b82f6">'
+            f"<title>{low:.3f}-{high:.3f} ms: {count}</title></rect>"
         )
     parts.append("</svg>")
     return "".join(parts) + '<p class="muted">Response time in ms (bins grow geometrically).</p>'

@@ -86,7 +86,8 @@ def report_dict(result: RunResult, criteria: list[CriterionResult]) -> dict[str,
             for p in summary.timeline
         ],
         "histogram": [
-            {"from_ms": round(low, 3), "to_ms": round(high, 3), "count": count} for low, high, count in summary.histogram
+            {"from_ms": round(low, 3), "to_ms": round(high, 3), "count": count}
+            for low, high, count in summary.histogram
         ],
     }
 

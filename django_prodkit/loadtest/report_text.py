@@ -61,7 +61,8 @@ def _criterion(result: CriterionResult, marks: dict[bool, str]) -> str:
         actual = f"{result.actual:.1f}%"
     else:
         actual = f"{result.actual:.2f}{sep}{unit}"
-    return f"  {result.label}: {actual} {marks[result.passed]} (target: {result.comparison}{_num(result.target)}{sep}{unit})"
+    target = f"{result.comparison}{_num(result.target)}{sep}{unit}"
+    return f"  {result.label}: {actual} {marks[result.passed]} (target: {target})"
 
 
 def render_report(result: RunResult, criteria: list[CriterionResult], *, utf8: bool = False) -> str:

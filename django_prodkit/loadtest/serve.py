@@ -42,7 +42,7 @@ def wsgi_target(dotted: str) -> tuple[str, Path]:
         raise ServeError(f"WSGI_APPLICATION {dotted!r} is not a dotted path to an application")
     top = module.split(".")[0]
     spec = importlib.util.find_spec(top)
-    if spec is None or spec.origin is None and not spec.submodule_search_locations:
+    if spec is None or (spec.origin is None and not spec.submodule_search_locations):
         raise ServeError(f"cannot find the module {top!r} of WSGI_APPLICATION {dotted!r}")
     if spec.submodule_search_locations:
         location = Path(next(iter(spec.submodule_search_locations))).parent
@@ -126,19 +126,30 @@ class GunicornServer:
 
     def start(self) -> None:
         """Start gunicorn and wait until it is healthy."""
+        self.launch()
+        self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start the gunicorn process on a free port."""
         if importlib.util.find_spec("gunicorn") is None:
             raise ServeError("--serve needs gunicorn: pip install 'django-prodkit[loadtest]'")
         self.port = free_port()
-        self._log = tempfile.TemporaryFile()
+        # Kept open until stop(): gunicorn writes to it for the whole run and errors quote its tail.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": self.settings_module}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project_dir), env.get("PYTHONPATH")]))
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop gunicorn in order.
-        self.process = subprocess.Popen(
-            self.command(), stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        self.process = subprocess.Popen(  # noqa: S603 - our interpreter and fixed arguments
+            self.command(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
-        self._wait_healthy()
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
+        """Poll the health path until it answers; raise ServeError if gunicorn exits or the time runs out."""
         assert self.process is not None
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:

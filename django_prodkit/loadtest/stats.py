@@ -125,7 +125,7 @@ def _timeline(recorder: Recorder, latencies_ms: Sequence[float]) -> list[Timelin
     last = max([*recorder.ends[-1:], *recorder.error_ends[-1:], start])
     seconds = int(last - start) + 1
     per_second: list[list[float]] = [[] for _ in range(seconds)]
-    for end, latency in zip(recorder.ends, latencies_ms):
+    for end, latency in zip(recorder.ends, latencies_ms, strict=True):
         per_second[min(int(end - start), seconds - 1)].append(latency)
     errors = _per_second(recorder.error_ends, start, seconds)
     failures = _per_second(recorder.failure_ends, start, seconds)
@@ -158,7 +158,8 @@ def summarize(recorder: Recorder, success_statuses: Collection[int]) -> Summary:
     latencies_ms = [latency * 1000.0 for latency in recorder.latencies]
     ordered = sorted(latencies_ms)
     successful = sum(count for status, count in recorder.statuses.items() if status in success_statuses)
-    errors = {f"http_{status}": count for status, count in sorted(recorder.statuses.items()) if status not in success_statuses}
+    statuses = sorted(recorder.statuses.items())
+    errors = {f"http_{status}": count for status, count in statuses if status not in success_statuses}
     errors.update(sorted(recorder.errors.items()))
     requests = len(ordered) + sum(recorder.errors.values())
     return Summary(

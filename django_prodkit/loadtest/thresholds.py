@@ -45,13 +45,14 @@ class CriterionResult:
 def evaluate(summary: Summary, thresholds: Thresholds) -> list[CriterionResult]:
     """Check a summary against the targets, in the order the reports show them."""
     latency = summary.latency
+    avg, p95, p99 = (None, None, None) if latency is None else (latency.avg, latency.p95, latency.p99)
     results = [
         CriterionResult("success_rate", "Success rate", ">=", thresholds.success_rate, summary.success_rate, "%"),
-        CriterionResult("avg_ms", "Avg response", "<", thresholds.avg_ms, latency and latency.avg, "ms"),
+        CriterionResult("avg_ms", "Avg response", "<", thresholds.avg_ms, avg, "ms"),
         CriterionResult("rps", "Throughput", ">", thresholds.rps, summary.requests_per_second, "req/s"),
     ]
     if thresholds.p95_ms is not None:
-        results.append(CriterionResult("p95_ms", "P95 response", "<", thresholds.p95_ms, latency and latency.p95, "ms"))
+        results.append(CriterionResult("p95_ms", "P95 response", "<", thresholds.p95_ms, p95, "ms"))
     if thresholds.p99_ms is not None:
-        results.append(CriterionResult("p99_ms", "P99 response", "<", thresholds.p99_ms, latency and latency.p99, "ms"))
+        results.append(CriterionResult("p99_ms", "P99 response", "<", thresholds.p99_ms, p99, "ms"))
     return results

@@ -81,7 +81,7 @@ def check_metrics_settings(app_configs: Sequence[Any] | None = None, **kwargs: A
         messages.append(
             checks.Warning(
                 "The metrics endpoint is routed but MetricsMiddleware is not in MIDDLEWARE, so it reports nothing.",
-                hint=f"Add {METRICS_MIDDLEWARE!r} to MIDDLEWARE, right after RequestIDMiddleware.",
+                hint=f"Add {METRICS_MIDDLEWARE!r} to MIDDLEWARE, after RequestIDMiddleware and HealthCheckMiddleware.",
                 id="prodkit.W021",
             )
         )

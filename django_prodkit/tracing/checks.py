@@ -173,7 +173,7 @@ def check_tracing(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
         messages.append(
             checks.Warning(
                 f"X-Ray tracing is on but {XRAY_MIDDLEWARE} is not in MIDDLEWARE: requests are not traced.",
-                hint="Add it right after django_prodkit.middleware.RequestIDMiddleware.",
+                hint="Add it after RequestIDMiddleware, HealthCheckMiddleware and MetricsMiddleware, above Django's.",
                 id="prodkit.W030",
             )
         )

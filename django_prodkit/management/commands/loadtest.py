@@ -37,7 +37,7 @@ PLAIN_PROGRESS_INTERVAL = 5.0
 
 class Command(BaseCommand):
     # A client of some server: the project's system checks say nothing about whether this run is valid.
-    requires_system_checks: list[str] = []
+    requires_system_checks = ()
     help = (
         "Load-test an HTTP server: USERS concurrent users each sending REQUESTS requests over keep-alive connections. "
         "Exit status: 0 all criteria pass, 3 a criterion failed, 1 an error prevented the test, 2 bad arguments."
@@ -96,10 +96,8 @@ class Command(BaseCommand):
         except ConfigError as exc:
             raise CommandError(str(exc), returncode=EXIT_USAGE) from None
         try:
-            if options["serve"]:
-                result = self._serve_and_run(config, options)
-            else:
-                result = self._run(config, options)
+            run = self._serve_and_run if options["serve"] else self._run
+            result = run(config, options)
         except (LoadTestError, ServeError) as exc:
             raise CommandError(str(exc), returncode=EXIT_ERROR) from None
         except KeyboardInterrupt:
@@ -160,11 +158,15 @@ class Command(BaseCommand):
             health_path=options["health_path"],
             start_timeout=options["serve_timeout"],
         )
-        self.stdout.write(f"Starting gunicorn for {server.app} ...")
-        with server:
-            self.stdout.write(f"Serving with gunicorn (pid {server.pid}) at {server.url}")
+        try:
+            server.launch()
+            self.stdout.write(f"Started gunicorn (pid {server.pid}) serving {server.app} at {server.url}")
             self.stdout.flush()
+            server.wait_healthy()
             return self._run(replace(config, target=parse_url(server.url)), options)
+        finally:
+            server.stop()
+            self.stdout.write(f"Stopped gunicorn (pid {server.pid})")
 
     def _run(self, config: LoadTestConfig, options: dict[str, Any]) -> RunResult:
         self.stdout.write(render_header(config))
