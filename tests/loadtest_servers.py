@@ -86,6 +86,12 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(server.delay)
         body = b"ok\n"
         self.send_response(server.status)
+        if server.mode == "eof":
+            # No framing at all: the body ends when the connection does.
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(body)))
         closing = server.mode in ("close", "close-header") and self.served % server.close_every == 0
         if closing and server.mode == "close-header":

@@ -71,6 +71,7 @@ EXERCISED_BY: dict[str, str] = {
 #: Files outside ``docs/snippets/`` that pages include, and the test that loads them.
 EXTERNAL_INCLUDES: dict[str, str] = {
     "example_project/gunicorn.conf.py": "test_gunicorn_configurations_load_as_gunicorn_loads_them",
+    "django_prodkit/loadtest/report.schema.json": "test_loadtest_e2e.py",
 }
 STARTPROJECT_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -9,6 +9,7 @@ from io import StringIO
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -16,6 +17,7 @@ from django.core.management.base import CommandError
 from django_prodkit.loadtest import parser as parser_module
 from django_prodkit.loadtest.config import LoadTestConfig, parse_url
 from django_prodkit.loadtest.engine import run_load_test
+from django_prodkit.loadtest.report_json import SCHEMA_PATH
 from tests.loadtest_servers import serving
 from tests.tools import require_tool
 
@@ -92,9 +94,13 @@ def test_a_server_closing_keep_alive_connections_loses_no_request(mode: str) -> 
     assert "Successful: 60 (100.0%)" in out
 
 
-def test_timeouts_are_counted_by_kind() -> None:
+def test_timeouts_are_counted_by_kind(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
     with serving("hang") as server:
-        status, out, _ = loadtest("2", "2", "--url", server.url, "--timeout", "0.3")
+        status, out, _ = loadtest("2", "2", "--url", server.url, "--timeout", "0.3", "--json", str(report))
+    data = read_json(report)
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()), format_checker=jsonschema.FormatChecker())
+    assert (data["errors"], data["latency_ms"], data["passed"]) == ({"timeout": 4}, None, False)
     assert status == 3
     assert "timeout: 4" in out
     assert "no responses" in out
@@ -210,3 +216,12 @@ def test_https_with_tls_verification_and_insecure(tmp_path: Path) -> None:
     assert "TLS error" in refused[2] or "tls error" in refused[2]
     assert status == 0, out
     assert seen == 10
+
+
+@pytest.mark.parametrize("use_uvloop", [True, False])
+def test_bodies_read_until_the_server_closes_count_as_responses(use_uvloop: bool) -> None:
+    with serving("eof") as server:
+        config = LoadTestConfig(target=parse_url(server.url), users=2, requests=5, paths=("/",))
+        result = run_load_test(config, use_uvloop=use_uvloop)
+        assert server.count == 10
+    assert (result.summary.successful, result.summary.errors) == (10, {})

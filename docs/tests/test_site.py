@@ -92,8 +92,12 @@ def test_key_pages_render_in_chromium_without_errors(site: Path, tmp_path: Path)
         try:
             for name in KEY_PAGES:
                 page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.on("console", lambda m, n=name: problems.append(f"{n}: console {m.type}: {m.text}")
-                        if m.type in {"error", "warning"} else None)
+                page.on(
+                    "console",
+                    lambda m, n=name: (
+                        problems.append(f"{n}: console {m.type}: {m.text}") if m.type in {"error", "warning"} else None
+                    ),
+                )
                 page.on("pageerror", lambda e, n=name: problems.append(f"{n}: page error: {e}"))
                 page.on("requestfailed", lambda r, n=name: problems.append(f"{n}: failed: {r.url}"))
                 page.goto((site / name).as_uri())
