@@ -308,12 +308,21 @@ def _deploy_check(project: Path, **env: str) -> subprocess.CompletedProcess[str]
 def test_security_snippet_passes_check_deploy(tmp_path: Path) -> None:
     call_command("startproject", "mysite", str(tmp_path))
     settings_py = tmp_path / "mysite" / "settings.py"
+    template = settings_py.read_text()
+    # Django 6.1's startproject sets a console MAILERS backend, which its own deploy check (mail.E001) rejects;
+    # a real deployment configures SMTP (or another real backend), which is outside these helpers.
+    mailers = (
+        '\nMAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}\n'
+        if "MAILERS" in template
+        else ""
+    )
     settings_py.write_text(
-        settings_py.read_text()
+        template
         + '\nINSTALLED_APPS += ["django_prodkit"]\n'
         + (SNIPPETS / "security_settings.py").read_text()
         + f"\nSECRET_KEY = {get_random_secret_key()!r}\n"
         + 'DEBUG = False\nALLOWED_HOSTS = ["api.example.com"]\n'
+        + mailers
     )
     passed = _deploy_check(tmp_path)
     assert passed.returncode == 0, passed.stderr
