@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -31,13 +31,8 @@ def _meta_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
 
 
-class RequestIDMiddleware:
-    """Gives every request an id (kept from a valid ``X-Request-ID``, else new) and echoes it back.
-
-    The id is available from :func:`django_prodkit.request_id.get_request_id`, as ``request.request_id``,
-    in structlog's context variables, and in every log record through
-    :class:`django_prodkit.logging.RequestIDFilter`. Place it first in ``MIDDLEWARE``.
-    """
+class _HybridMiddleware:
+    """Sync and async capable: the mode is chosen once, from the handler below, when the stack is built."""
 
     sync_capable = True
     async_capable = True
@@ -46,7 +41,20 @@ class RequestIDMiddleware:
         self.get_response = get_response
         self.async_mode = iscoroutinefunction(get_response)
         if self.async_mode:
-            markcoroutinefunction(self)
+            # Every subclass defines __call__ (handing off to __acall__ in async mode).
+            markcoroutinefunction(cast(GetResponse, self))
+
+
+class RequestIDMiddleware(_HybridMiddleware):
+    """Gives every request an id (kept from a valid ``X-Request-ID``, else new) and echoes it back.
+
+    The id is available from :func:`django_prodkit.request_id.get_request_id`, as ``request.request_id``,
+    in structlog's context variables, and in every log record through
+    :class:`django_prodkit.logging.RequestIDFilter`. Place it first in ``MIDDLEWARE``.
+    """
+
+    def __init__(self, get_response: GetResponse) -> None:
+        super().__init__(get_response)
         config = get_config()
         self.header = config["REQUEST_ID_HEADER"]
         self.meta_key = _meta_key(self.header)
@@ -92,21 +100,15 @@ class RequestIDMiddleware:
             response[EXPOSE_HEADERS] = f"{exposed}, {self.header}"
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(_HybridMiddleware):
     """Writes one structured ``http_request`` event per request: method, route, path, status, duration.
 
     Place it last in ``MIDDLEWARE``, below Django's middleware, so it logs the final status and, when
     authentication already loaded it, the user.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        super().__init__(get_response)
         config = get_config()
         self.logger = logging.getLogger(config["ACCESS_LOG_LOGGER"])
         self.exclude_paths = tuple(config["ACCESS_LOG_EXCLUDE_PATHS"])
@@ -147,7 +149,7 @@ class AccessLogMiddleware:
         self.logger.info(ACCESS_EVENT, extra=fields)
 
 
-class HealthCheckMiddleware:
+class HealthCheckMiddleware(_HybridMiddleware):
     """Serves the health endpoints before host validation, so a load balancer probing by IP gets an answer.
 
     Place it right after ``RequestIDMiddleware``, above Django's middleware. Only the paths in
@@ -156,14 +158,8 @@ class HealthCheckMiddleware:
     every other request passes through untouched and keeps Django's ``ALLOWED_HOSTS`` validation.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response: GetResponse) -> None:
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        super().__init__(get_response)
         self.paths = tuple(get_config()["HEALTH_CHECK_PATHS"])
         self.matches: dict[str, ResolverMatch] | None = None
         from django_prodkit.metrics.recording import recorder_for
@@ -204,7 +200,7 @@ class HealthCheckMiddleware:
         return matches.get(request.path)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(_HybridMiddleware):
     """Counts every request by method, URL pattern and status, with its duration, for the metrics endpoint.
 
     Counts are exact across gunicorn workers when ``PROMETHEUS_MULTIPROC_DIR`` is set (see the Metrics docs).
@@ -212,17 +208,11 @@ class MetricsMiddleware:
     Django's middleware, so the duration covers the rest.
     """
 
-    sync_capable = True
-    async_capable = True
-
     def __init__(self, get_response: GetResponse) -> None:
         # Imported here: prometheus_client picks its mode on import, which must follow the settings.
         from django_prodkit.metrics.recording import RequestRecorder
 
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        super().__init__(get_response)
         self.recorder = RequestRecorder()
 
     def __call__(self, request: HttpRequest) -> Any:
@@ -240,7 +230,7 @@ class MetricsMiddleware:
         return response
 
 
-class XRayMiddleware:
+class XRayMiddleware(_HybridMiddleware):
     """Traces every request into AWS X-Ray: one segment per sampled request, the trace id in every log line.
 
     Off unless ``XRAY.ENABLED`` (or ``ENABLE_XRAY=true``): then it removes itself at startup and
@@ -248,9 +238,6 @@ class XRayMiddleware:
     ``MetricsMiddleware``, above Django's middleware. The tracing itself
     lives in :mod:`django_prodkit.tracing`; a tracing failure never fails the request.
     """
-
-    sync_capable = True
-    async_capable = True
 
     def __init__(self, get_response: GetResponse) -> None:
         if not get_config()["XRAY"]["ENABLED"]:
@@ -261,10 +248,7 @@ class XRayMiddleware:
         if tracer is None:
             raise MiddlewareNotUsed("X-Ray tracing cannot run here; see manage.py check (prodkit.E030-E035).")
         self.tracer = tracer
-        self.get_response = get_response
-        self.async_mode = iscoroutinefunction(get_response)
-        if self.async_mode:
-            markcoroutinefunction(self)
+        super().__init__(get_response)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
