@@ -122,9 +122,23 @@ def _django_structlog_logging() -> dict[str, Any]:
     }
 
 
+class EmptyMiddleware:
+    """A middleware that does nothing: what any middleware layer costs before it does any work."""
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        return self.get_response(request)
+
+
 SCENARIOS: list[Scenario] = [
     Scenario("no middleware", default_stack=False),
     Scenario("default stack"),
+    Scenario("+ an empty middleware (the floor)", before=["benchmarks.overhead.EmptyMiddleware"]),
     Scenario("+ RequestIDMiddleware", before=["django_prodkit.middleware.RequestIDMiddleware"]),
     Scenario(
         "+ AccessLogMiddleware (JSON lines)",

@@ -7,17 +7,17 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from django_prodkit import health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import ACCESS_EVENT, access_log_fields
-from django_prodkit.request_id import reset_request_id, resolve_request_id, set_request_id
+from django_prodkit.request_id import generate_request_id, is_valid_request_id, reset_request_id, set_request_id
 
 GetResponse = Callable[[HttpRequest], Any]
 
@@ -64,30 +64,37 @@ class RequestIDMiddleware(_HybridMiddleware):
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        request_id = resolve_request_id(request.META.get(self.meta_key), trust_incoming=self.trust_incoming)
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request_id = self._request_id(request)
         token = set_request_id(request_id)
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = bind_contextvars(request_id=request_id)
         try:
             response = self.get_response(request)
             self._add_headers(request, response, request_id)
             return response
         finally:
-            structlog.contextvars.reset_contextvars(**bound)
+            reset_contextvars(**bound)
             reset_request_id(token)
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        request_id = resolve_request_id(request.META.get(self.meta_key), trust_incoming=self.trust_incoming)
-        request.request_id = request_id  # type: ignore[attr-defined]
+        request_id = self._request_id(request)
         token = set_request_id(request_id)
-        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = bind_contextvars(request_id=request_id)
         try:
             response = await self.get_response(request)
             self._add_headers(request, response, request_id)
             return response
         finally:
-            structlog.contextvars.reset_contextvars(**bound)
+            reset_contextvars(**bound)
             reset_request_id(token)
+
+    def _request_id(self, request: HttpRequest) -> str:
+        incoming = request.META.get(self.meta_key)
+        if incoming is not None and self.trust_incoming and is_valid_request_id(incoming):
+            request_id: str = incoming
+        else:
+            request_id = generate_request_id()
+        request.request_id = request_id  # type: ignore[attr-defined]
+        return request_id
 
     def _add_headers(self, request: HttpRequest, response: HttpResponseBase, request_id: str) -> None:
         response[self.header] = request_id

@@ -21,7 +21,8 @@ def is_valid_request_id(value: str) -> bool:
     return _VALID_REQUEST_ID.fullmatch(value) is not None
 
 
-_VARIANT = "89ab"
+# The uuid4 variant nibble (10xx) for each random hex digit.
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 def generate_request_id() -> str:
@@ -30,7 +31,7 @@ def generate_request_id() -> str:
     Built from ``os.urandom`` directly; ``str(uuid.uuid4())`` gives the same format at twice the cost.
     """
     h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
 
 def resolve_request_id(incoming: str | None, *, trust_incoming: bool = True) -> str:
