@@ -49,7 +49,26 @@ def _wait_until_up(url: str, server: subprocess.Popen[str], deadline_s: float = 
     pytest.fail("runserver did not answer in time")
 
 
-def test_quickstart_in_a_fresh_startproject(tmp_path: Path) -> None:
+def _readme_quickstart() -> tuple[str, str]:
+    """The settings and urls parts of the README's quickstart block."""
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(# settings\.py\n.*?)```", readme, re.DOTALL)
+    assert block is not None, "README.md has no quickstart block"
+    settings_part, urls_part = block.group(1).split("# urls.py\n")
+    return settings_part, urls_part
+
+
+QUICKSTARTS = {
+    "docs": lambda: (
+        (SNIPPETS / "quickstart_settings.py").read_text(),
+        (SNIPPETS / "quickstart_urls.py").read_text(),
+    ),
+    "readme": _readme_quickstart,
+}
+
+
+@pytest.mark.parametrize("source", sorted(QUICKSTARTS))
+def test_quickstart_in_a_fresh_startproject(tmp_path: Path, source: str) -> None:
     django_admin = [sys.executable, "-m", "django"]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     env.update({"METRICS_TOKEN": TOKEN, "PYTHONWARNINGS": "ignore", "PYTHONDEVMODE": ""})
@@ -57,8 +76,9 @@ def test_quickstart_in_a_fresh_startproject(tmp_path: Path) -> None:
     project = tmp_path / "mysite"
     settings_py = project / "mysite" / "settings.py"
     urls_py = project / "mysite" / "urls.py"
-    settings_py.write_text(settings_py.read_text() + "\n" + (SNIPPETS / "quickstart_settings.py").read_text())
-    urls_py.write_text(urls_py.read_text() + "\n" + (SNIPPETS / "quickstart_urls.py").read_text())
+    settings_part, urls_part = QUICKSTARTS[source]()
+    settings_py.write_text(settings_py.read_text() + "\n" + settings_part)
+    urls_py.write_text(urls_py.read_text() + "\n" + urls_part)
 
     check = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=project, env=env, capture_output=True, text=True, timeout=60
