@@ -41,8 +41,10 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
-CHECK_IDS.update(cloudwatch_checks.CHECK_IDS)
-CHECK_IDS.update(tracing_checks.CHECK_IDS)
+#: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
+CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS)
+for _table in CHECK_ID_TABLES[1:]:
+    CHECK_IDS.update(_table)
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,10 +61,11 @@ def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any)
             for alias in config[key] or []
             if alias not in known
         )
-    if config["HEALTH_CHECK_TIMEOUT"] <= 0:
+    timeout = config["HEALTH_CHECK_TIMEOUT"]
+    if not math.isfinite(timeout) or timeout <= 0:
         messages.append(
             checks.Error(
-                f"PRODKIT['HEALTH_CHECK_TIMEOUT'] is {config['HEALTH_CHECK_TIMEOUT']!r}; it must be positive.",
+                f"PRODKIT['HEALTH_CHECK_TIMEOUT'] is {timeout!r}; it must be a positive number of seconds.",
                 hint="Use a few seconds at most, below your load balancer's health-check timeout.",
                 id="prodkit.E013",
             )

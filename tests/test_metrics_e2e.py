@@ -104,6 +104,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def test_counts_are_exact_across_recycled_workers(server: tuple[int, Path]) -> None:
+    # Looked up first, so a missing promtool skips (or fails under CI) before anything is asserted.
+    promtool = require_tool("promtool")
     port, directory = server
     rng = random.Random(7)
     jobs: list[tuple[str, str, int]] = []
@@ -151,7 +153,6 @@ def test_counts_are_exact_across_recycled_workers(server: tuple[int, Path]) -> N
     assert counters == {key: float(count) for key, count in expected.items()}
     assert histogram_counts == endpoints
 
-    promtool = require_tool("promtool")
     check = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True, timeout=30, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
     # More workers wrote files than ever ran at once: some were recycled (and their counts kept).

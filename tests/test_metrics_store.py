@@ -283,3 +283,41 @@ def test_merge_equals_prometheus_clients_collector(tmp_path: Path) -> None:
     merged = as_samples(merge_directory(str(tmp_path)))
     assert merged == as_samples(reference)
     assert merged[("prodkit_http_requests_total", (("method", "POST"), ("route", "/c/"), ("status", "201")))] == 3.0
+
+
+WRITER = """
+import sys, time
+from prometheus_client import Counter, Histogram
+from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC
+requests = Counter(REQUESTS_METRIC, "h", ("method", "route", "status"))
+duration = Histogram(DURATION_METRIC, "h", ("method", "route"), buckets=[0.001 * i for i in range(1, 60)])
+print("ready", flush=True)
+end = time.monotonic() + float(sys.argv[1])
+i = 0
+while time.monotonic() < end:
+    requests.labels("GET", f"/r{i}/", "200").inc()
+    duration.labels("GET", f"/r{i}/").observe(0.01)
+    i += 1
+    time.sleep(0.002)
+"""
+
+
+def test_reading_while_a_worker_adds_series_never_fails(tmp_path: Path) -> None:
+    """A scrape that lands while a worker appends a new series reads a consistent snapshot (no struct.error)."""
+    from django_prodkit.metrics.merge import sum_files
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    with subprocess.Popen([sys.executable, "-c", WRITER, "2.0"], env=env, stdout=subprocess.PIPE, text=True) as writer:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready"
+        reads = 0
+        while writer.poll() is None and reads < 2000:
+            totals = sum_files(str(tmp_path))
+            reads += 1
+            assert all(value >= 0 for value in totals.values())
+        writer.wait(timeout=10)
+    assert reads > 20
+    final = sum_files(str(tmp_path))
+    counted = [v for k, v in final.items() if '"prodkit_http_requests_total"' in k]
+    assert counted
+    assert all(v == 1.0 for v in counted)

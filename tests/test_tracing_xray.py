@@ -185,7 +185,6 @@ def test_trace_id_is_in_log_lines(tracing: Any, daemon: Daemon) -> None:
     unsampled, sampled = (json.loads(line) for line in stream.getvalue().splitlines())
     assert unsampled["trace_id"] == TRACE_ROOT
     assert sampled["trace_id"] == daemon.segments()[0]["trace_id"]
-    logging.getLogger("tests.views").info("outside a request")
 
 
 def test_no_daemon_or_unresolvable_daemon_never_breaks_a_request(

@@ -12,6 +12,10 @@ api = [
     path("exposed-id/", views.exposed_id, name="exposed-id"),
     path("async/", views.async_hello, name="async-hello"),
     path("whoami/", views.whoami, name="whoami"),
+    path("bad-request/", views.bad_request, name="bad-request"),
+    path("slow/", views.slow, name="slow"),
+    path("streamed/", views.streamed, name="streamed"),
+    path("async-streamed/", views.async_streamed, name="async-streamed"),
     path("async-traced/<slug:slug>/", views.async_traced, name="async-traced"),
 ]
 

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import structlog
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from django_prodkit.request_id import get_request_id
 from django_prodkit.tracing import get_trace_id
@@ -57,3 +59,31 @@ async def async_traced(request: HttpRequest, slug: str) -> JsonResponse:
     xray_recorder.put_annotation("slug", slug)
     await asyncio.sleep(0.005)
     return JsonResponse({"slug": slug, "request_id": get_request_id(), "trace_id": get_trace_id()})
+
+
+def bad_request(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"error": "bad"}, status=400)
+
+
+def streamed(request: HttpRequest) -> StreamingHttpResponse:
+    def chunks() -> Iterator[bytes]:
+        for index in range(3):
+            logger.info("streaming chunk %d", index)
+            yield f"{index},{get_request_id()}\n".encode()
+
+    return StreamingHttpResponse(chunks())
+
+
+async def async_streamed(request: HttpRequest) -> StreamingHttpResponse:
+    async def chunks() -> AsyncIterator[bytes]:
+        for index in range(3):
+            await asyncio.sleep(0)
+            logger.info("async streaming chunk %d", index)
+            yield f"{index},{get_request_id()}\n".encode()
+
+    return StreamingHttpResponse(chunks())
+
+
+def slow(request: HttpRequest) -> HttpResponse:
+    time.sleep(0.03)
+    return HttpResponse("slow")

@@ -86,8 +86,12 @@ def sum_files(directory: str) -> dict[str, float]:
         except FileNotFoundError:
             continue
         index = _index(path, used, inode)
+        # The index may come from a later read of a file a worker has just appended to: a series added after
+        # ``data`` was read is not in it yet, and is left for the next read.
+        last = len(data) - _DOUBLE.size
         for key, position in zip(index.keys, index.positions, strict=True):
-            totals[key] += unpack(data, position)[0]
+            if position <= last:
+                totals[key] += unpack(data, position)[0]
     return totals
 
 
