@@ -112,10 +112,15 @@ def server_environment(workdir: Path, metrics_token: str, base: Mapping[str, str
     return env
 
 
+MANAGE_TIMEOUT_S = 300
+
+
 def manage(
     python: str | Path, args: Sequence[str], env: Mapping[str, str], *, check: bool = True, **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py`` of the example with ``env``; a non-zero exit raises with the output unless ``check=False``."""
+    # Bounded: the demo and the example's tests must never hang CI; every step takes seconds.
+    kwargs.setdefault("timeout", MANAGE_TIMEOUT_S)
     result = subprocess.run([str(python), "manage.py", *args], cwd=EXAMPLE_DIR, env=dict(env), text=True, **kwargs)
     if check and result.returncode != 0:
         raise RuntimeError(f"manage.py {' '.join(args)} exited with {result.returncode}:\n{result.stdout or ''}")
