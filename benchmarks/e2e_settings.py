@@ -11,17 +11,10 @@ import os
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from benchmarks.stacks import DEFAULT_STACK
+
 STACK = os.environ.get("PRODKIT_BENCH_STACK", "default")
 
-DEFAULT_STACK = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 STACKS = {
     "default": DEFAULT_STACK,
     "prodkit": ["django_prodkit.middleware.MetricsMiddleware", *DEFAULT_STACK],

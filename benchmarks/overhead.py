@@ -26,18 +26,12 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.stacks import DEFAULT_STACK  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 
-#: ``django-admin startproject``'s MIDDLEWARE.
-DEFAULT_STACK = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
 
 BASE_APPS = [
     "django.contrib.auth",
