@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 
 from django_prodkit.request_id import get_request_id
-from django_prodkit.tracing.context import get_trace_id
+from django_prodkit.tracing.context import get_span_id, get_trace_id
 
 #: Attributes every ``LogRecord`` has; anything else on a record is a field to render.
 _RECORD_ATTRS = frozenset(
@@ -66,6 +66,9 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         trace_id = get_trace_id()
         if trace_id is not None:
             fields["trace_id"] = trace_id
+            span_id = get_span_id()
+            if span_id is not None:
+                fields["span_id"] = span_id
     return fields
 
 

@@ -1,22 +1,29 @@
-"""The id of the trace the current request belongs to, for log lines (no tracing SDK imported here)."""
+"""The ids of the trace and span current in this context, for log lines (no tracing SDK imported here)."""
 
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
 
-_current_trace_id: ContextVar[str | None] = ContextVar("prodkit_trace_id", default=None)
+_current: ContextVar[tuple[str, str | None] | None] = ContextVar("prodkit_trace_context", default=None)
 
 
 def get_trace_id() -> str | None:
-    """The trace id of the request being handled in this context, or ``None`` (tracing off, no request)."""
-    return _current_trace_id.get()
+    """The trace id of the work being done in this context, or ``None`` (tracing off, no request or task)."""
+    current = _current.get()
+    return None if current is None else current[0]
 
 
-def set_trace_id(value: str | None) -> Token[str | None]:
-    """Make ``value`` the current trace id; pass the returned token to :func:`reset_trace_id`."""
-    return _current_trace_id.set(value)
+def get_span_id() -> str | None:
+    """The id of the current span (X-Ray: segment or subsegment), or ``None``."""
+    current = _current.get()
+    return None if current is None else current[1]
 
 
-def reset_trace_id(token: Token[str | None]) -> None:
-    """Restore the trace id that was current before :func:`set_trace_id`."""
-    _current_trace_id.reset(token)
+def set_trace_id(value: str | None, span_id: str | None = None) -> Token[tuple[str, str | None] | None]:
+    """Make ``value`` (and ``span_id``) current; pass the returned token to :func:`reset_trace_id`."""
+    return _current.set(None if value is None else (value, span_id))
+
+
+def reset_trace_id(token: Token[tuple[str, str | None] | None]) -> None:
+    """Restore the trace context that was current before :func:`set_trace_id`."""
+    _current.reset(token)
