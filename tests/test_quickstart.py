@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.doc_blocks import block
+
 ROOT = Path(__file__).resolve().parent.parent
-SNIPPETS = ROOT / "docs" / "snippets"
 TOKEN = "quickstart-token-1234567890"
 
 
@@ -51,18 +52,12 @@ def _wait_until_up(url: str, server: subprocess.Popen[str], deadline_s: float = 
 
 def _readme_quickstart() -> tuple[str, str]:
     """The settings and urls parts of the README's quickstart block."""
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```python\n(# settings\.py\n.*?)```", readme, re.DOTALL)
-    assert block is not None, "README.md has no quickstart block"
-    settings_part, urls_part = block.group(1).split("# urls.py\n")
+    settings_part, urls_part = block("readme-quickstart").code.split("# urls.py\n")
     return settings_part, urls_part
 
 
 QUICKSTARTS = {
-    "docs": lambda: (
-        (SNIPPETS / "quickstart_settings.py").read_text(),
-        (SNIPPETS / "quickstart_urls.py").read_text(),
-    ),
+    "docs": lambda: (block("quickstart-settings").code, block("quickstart-urls").code),
     "readme": _readme_quickstart,
 }
 
