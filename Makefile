@@ -9,7 +9,8 @@ help:
 	@echo "make demo        run the example blog API under gunicorn, load-test it, show its metrics"
 	@echo "make test        the whole tox matrix (every Python x Django, lint, docs, packaging)"
 	@echo "make test-quick  the tests on the current Python only"
-	@echo "make bench       the benchmarks (see docs/benchmarks.md)"
+	@echo "make bench       the benchmarks (see docs/benchmarks.md), then the docs' tables and charts from them"
+	@echo "make docs        the HTML documentation (its last line says where it is)"
 
 $(TOOLS)/bin/tox:
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,8 +26,12 @@ test-quick: $(TOOLS)/bin/tox
 lint: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e lint
 
+# The site is built in the docs env's temporary directory (tox.ini's DOCS_HTML); the last line says where.
+DOCS_HTML := .tox/docs/tmp/html/index.html
+
 docs: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e docs
+	@echo "The HTML documentation is in $(CURDIR)/$(DOCS_HTML)"
 
 # The example under gunicorn (4 workers), load-tested with manage.py loadtest, its metrics checked; see
 # docs/example-project.md. Installs into .venv-demo on the first run.
