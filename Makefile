@@ -39,7 +39,8 @@ demo:
 	$(PYTHON) example_project/demo.py
 
 # The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
-# and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
+# and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light. Each script writes
+# benchmarks/results/<script>.json; render_docs.py then fills the docs' tables and charts from those files.
 BENCH := .venv-bench
 BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health
 
@@ -53,6 +54,7 @@ bench: $(BENCH)/bin/python
 		echo "== benchmarks/$$script.py"; \
 		$(BENCH)/bin/python benchmarks/$$script.py || exit 1; \
 	done
+	$(BENCH)/bin/python benchmarks/render_docs.py
 
 clean:
 	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench

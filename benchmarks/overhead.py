@@ -10,6 +10,7 @@ this one run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -61,11 +62,13 @@ def _devnull_logging(fmt: str = "json") -> dict[str, Any]:
     from django_prodkit.logging import configure_logging
 
     config = configure_logging(fmt=fmt, level="INFO")
-    config["handlers"]["stdout"]["stream"] = "ext://benchmarks.overhead.DEVNULL"
+    stdout = config["handlers"]["stdout"]
+    # The same StreamHandler path, writing to /dev/null (a FileHandler opens it in the worker, when configured).
+    stdout.pop("stream", None)
+    stdout.update({"class": "logging.FileHandler", "filename": os.devnull})
     return config
 
 
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
 
 
 def _setup_access_log() -> None:
@@ -107,8 +110,8 @@ def _django_structlog_logging() -> dict[str, Any]:
         },
         "handlers": {
             "json_file": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://benchmarks.overhead.DEVNULL",
+                "class": "logging.FileHandler",
+                "filename": os.devnull,
                 "formatter": "json_formatter",
             },
         },
@@ -436,6 +439,7 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
             )
     return {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "date": datetime.date.today().isoformat(),
         "rounds": rounds,
         "batch": batch,
         "rows": rows,
@@ -466,6 +470,73 @@ def print_table(result: dict[str, Any]) -> None:
                 f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
                 f"(target <= {target['limit_us']} us) {mark}"
             )
+
+
+# --- the docs' tables and chart (benchmarks/render_docs.py) ---------------------------------------------------
+
+#: The scenarios that are django-prodkit's, drawn in its colour in the chart.
+OURS = ("RequestIDMiddleware", "AccessLogMiddleware", "+ XRayMiddleware", "MetricsMiddleware")
+#: What each peer comparison of the README and the pages is about: (ours, peer, what).
+PEERS = [
+    ("+ RequestIDMiddleware", "+ django-guid", "request ids"),
+    ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
+    ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
+    ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+]
+
+
+def _peer_name(scenario: str) -> str:
+    return scenario.removeprefix("+ ").split(" (")[0].removesuffix(" XRayMiddleware")
+
+
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """Markdown blocks for the docs: every scenario, the targets, peer ratios, and the run's setup."""
+    rows = {row["scenario"]: row for row in result["rows"]}
+    scenarios = ["| scenario | us/request | overhead over default stack (us) |", "| --- | ---: | ---: |"]
+    scenarios += [f"| {r['scenario']} | {r['us_per_request']:.2f} | {r['overhead_us']:+.2f} |" for r in result["rows"]]
+    targets = ["| target | measured | |", "| --- | ---: | --- |"]
+    for target in result["targets"]:
+        verdict = "met" if target["met"] else "**not met**"
+        if "ratio" in target:
+            what = f"`{target['scenario']}` adds at most {target['limit']} of `{target['reference']}`'s overhead"
+            targets.append(f"| {what} | {target['ratio']:.3f} | {verdict} |")
+        else:
+            what = f"`{target['scenario']}` adds at most {target['limit_us']} us"
+            targets.append(f"| {what} | {target['overhead_us']:+.2f} us | {verdict} |")
+    peers = ["| us added per request | ours | peer | ratio |", "| --- | ---: | ---: | ---: |"]
+    for ours, peer, what in PEERS:
+        a, b = rows[ours]["overhead_us"], rows[peer]["overhead_us"]
+        peers.append(f"| {what} | {a:.2f} | {_peer_name(peer)} {b:.2f} | {a / b:.2f} |")
+    xray = [name for name in rows if "XRayMiddleware" in name or name == "default stack"]
+    machine = result["machine"]
+    return {
+        "scenarios": "\n".join(scenarios),
+        "targets": "\n".join(targets),
+        "peers": "\n".join(peers),
+        "xray": "\n".join(scenarios[:2] + [line for line in scenarios[2:] if line.split(" | ")[0][2:] in xray]),
+        "metrics": (
+            f"`MetricsMiddleware` adds {rows['+ MetricsMiddleware (multiprocess)']['overhead_us']:.2f} us per request "
+            "over Django's default stack, django-prometheus "
+            f"{rows['+ django-prometheus (multiprocess)']['overhead_us']:.2f} us (both in multiprocess mode)."
+        ),
+        "setup": (
+            f"Python {machine['python']} on {machine['platform']}, {machine['cpus']} CPUs; "
+            f"{result['rounds']} rounds x {result['batch']:,} requests per scenario, medians"
+            + (f", {result['date']}." if "date" in result else ".")
+        ),
+    }
+
+
+def charts(result: dict[str, Any]) -> dict[str, str]:
+    """The overhead of each middleware over Django's default stack, as a bar chart."""
+    from benchmarks.charts import bar_chart
+
+    bars = [
+        (row["scenario"].removeprefix("+ "), row["overhead_us"], any(mark in row["scenario"] for mark in OURS))
+        for row in result["rows"]
+        if row["scenario"].startswith("+ ")
+    ]
+    return {"overhead": bar_chart("Microseconds each middleware adds to a request", "us", bars, decimals=2)}
 
 
 def main() -> None:

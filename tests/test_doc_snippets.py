@@ -261,6 +261,22 @@ def test_every_page_is_listed_in_the_index() -> None:
     assert ":caption: Getting started" in toctrees
 
 
+def test_the_middleware_diagram_is_drawn_from_the_overview_block(tmp_path: Path) -> None:
+    script = DOCS / "middleware_diagram.py"
+    spec = importlib.util.spec_from_file_location("middleware_diagram", script)
+    assert spec is not None
+    assert spec.loader is not None
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    middleware = run_block("overview-middleware", {"MIDDLEWARE": STARTPROJECT_MIDDLEWARE})["MIDDLEWARE"]
+    ours = [entry.rsplit(".", 1)[-1] for entry in middleware if entry.startswith("django_prodkit.")]
+    layers = diagram.layers((DOCS / "overview.md").read_text())
+    assert [layer for layer in layers if layer != diagram.DJANGO] == ours
+    assert set(ours) <= set(diagram.ROLES)
+    assert diagram.OUTPUT.read_text() == diagram.draw(layers), "run: python docs/middleware_diagram.py"
+    assert "](_static/middleware.svg)" in (DOCS / "overview.md").read_text()
+
+
 # --- settings ----------------------------------------------------------------------------------------------------
 
 
