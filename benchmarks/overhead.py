@@ -69,8 +69,6 @@ def _devnull_logging(fmt: str = "json") -> dict[str, Any]:
     return config
 
 
-
-
 def _setup_access_log() -> None:
     os.environ["PRODKIT_BENCH_LOGGING"] = "prodkit-json"
 
