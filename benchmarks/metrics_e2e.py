@@ -195,6 +195,7 @@ def read_cost(workers: int, routes: int, requests: int, reads: int) -> dict[str,
         if any(process.wait() != 0 for process in fillers):
             raise SystemExit("a filler process failed")
         files = len(list(Path(directory).glob("*.db")))
+        histogram_bytes = max(path.stat().st_size for path in Path(directory).glob("histogram_*.db"))
         output = subprocess.run(
             [sys.executable, __file__, "--read", str(reads)],
             cwd=ROOT,
@@ -204,7 +205,13 @@ def read_cost(workers: int, routes: int, requests: int, reads: int) -> dict[str,
             check=True,
             timeout=600,
         ).stdout
-    return {"workers": workers, "routes": routes, "files": files, **json.loads(output)}
+    return {
+        "workers": workers,
+        "routes": routes,
+        "files": files,
+        "histogram_file_bytes": histogram_bytes,
+        **json.loads(output),
+    }
 
 
 #: The issue's targets: throughput with MetricsMiddleware at least this share of the default stack's, and reading
@@ -259,7 +266,14 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         f"{settings['rounds']} interleaved rounds of {settings['seconds']} s, medians; Python "
         f"{result['machine']['python']}, {result['machine']['cpus']} CPUs."
     )
-    return {"throughput": "\n".join(throughput), "read": read_text, "targets": targets, "peers": peers, "setup": setup}
+    blocks = {"throughput": "\n".join(throughput), "read": read_text, "targets": targets, "peers": peers}
+    blocks["setup"] = setup
+    if "histogram_file_bytes" in read:
+        blocks["file-size"] = (
+            f"In the read benchmark ({read['routes'] * 2} method and endpoint pairs) a worker's histogram file is "
+            f"{read['histogram_file_bytes'] / 2**20:.2f} MiB."
+        )
+    return blocks
 
 
 def charts(result: dict[str, Any]) -> dict[str, str]:
