@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_PATHS": [],
     "HEALTH_CHECK_SHOW_ERRORS": True,
     "SESSION_MAX_AGE_WARNING": 43200,
+    "CELERY_INTEGRATION": True,
+    "DJANGO_TASKS_INTEGRATION": True,
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -93,6 +95,8 @@ SCHEMA: dict[str, Any] = {
     "HEALTH_CHECK_PATHS": ListOf(str),
     "HEALTH_CHECK_SHOW_ERRORS": bool,
     "SESSION_MAX_AGE_WARNING": int,
+    "CELERY_INTEGRATION": bool,
+    "DJANGO_TASKS_INTEGRATION": bool,
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
