@@ -8,10 +8,12 @@ from typing import Any
 
 import django
 import structlog
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings_celery")
 django.setup()
+
+from django_prodkit.metrics.server import start_metrics_server  # noqa: E402
 
 #: The broker URL the tests pass to the web server and the worker; eager in-process tests need none.
 BROKER_ENV = "PRODKIT_TEST_BROKER"
@@ -55,3 +57,14 @@ def retry_once(self: Any, label: str) -> str:
 def fan_out(label: str) -> None:
     logger.info("fanning out", extra={"label": label})
     record.delay(f"{label}-child")
+
+
+#: When set, the worker serves Prometheus text on this port (the "worker in its own container" setup).
+METRICS_PORT_ENV = "PRODKIT_TEST_METRICS_PORT"
+
+
+@signals.worker_ready.connect
+def serve_metrics(**kwargs: Any) -> None:
+    port = os.environ.get(METRICS_PORT_ENV)
+    if port:
+        start_metrics_server(int(port))

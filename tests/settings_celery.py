@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from django_prodkit.logging import configure_logging
 from tests.settings import *  # noqa: F403
 from tests.settings import MIDDLEWARE
-
-from django_prodkit.logging import configure_logging
 
 MIDDLEWARE = [MIDDLEWARE[0], "django_prodkit.middleware.MetricsMiddleware", *MIDDLEWARE[1:]]
 ROOT_URLCONF = "tests.urls_tasks"

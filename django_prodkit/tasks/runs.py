@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from typing import Any
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
@@ -12,8 +12,8 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 from django_prodkit.request_id import generate_request_id, get_request_id, is_valid_request_id, reset_request_id
 from django_prodkit.request_id import set_request_id as _set_request_id
 from django_prodkit.tasks.context import get_work_fields, reset_work_fields, set_work_fields
-from django_prodkit.tracing.base import NOOP_SPAN, Span
 from django_prodkit.tracing.backend import get_tracer
+from django_prodkit.tracing.base import NOOP_SPAN, Span
 
 logger = logging.getLogger("django_prodkit.tasks")
 
@@ -84,7 +84,8 @@ class TaskRun:
         # A task run inline (Celery's eager mode, Django's immediate backend) keeps the request's id.
         request_id = _valid_id(header.get("request_id")) or get_request_id() or generate_request_id()
         fields = {"task_id": str(task_id)[:MAX_TASK_NAME_LENGTH], "task_name": self.task_name}
-        command_id = _valid_id(header.get("command_id"))
+        # From the message; or, for a task run inline, from the command running it.
+        command_id = _valid_id(header.get("command_id")) or (get_work_fields() or {}).get("command_id")
         if command_id is not None:
             fields["command_id"] = command_id
         self.request_id = request_id
