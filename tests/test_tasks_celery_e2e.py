@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.test_metrics_e2e import free_port, read_metrics, request, wait_until_serving
+from tests.test_tracing_xray import Daemon
 from tests.tools import require_tool
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -85,10 +86,19 @@ def wait_for_worker(broker: str, worker: subprocess.Popen[bytes], log: Path) -> 
 
 
 @pytest.fixture
-def stack(redis_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
-    """gunicorn and a prefork Celery worker sharing one multiprocess directory, on the redis broker."""
+def daemon() -> Iterator[Daemon]:
+    listener = Daemon()
+    yield listener
+    listener.sock.close()
+
+
+@pytest.fixture
+def stack(redis_url: str, daemon: Daemon, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """gunicorn and a prefork Celery worker sharing one multiprocess directory, on the redis broker, traced."""
     directory = tmp_path / "multiproc"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_celery", "PYTHONPATH": str(ROOT)}
+    # Every request and task is traced to the test's UDP stand-in for the X-Ray daemon.
+    env.update(ENABLE_XRAY="true", AWS_XRAY_DAEMON_ADDRESS=daemon.address)
     env.update(PROMETHEUS_MULTIPROC_DIR=str(directory), PRODKIT_TEST_BROKER=redis_url, PYTHONUNBUFFERED="1")
     web_port, worker_port = free_port(), free_port()
     web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
@@ -207,3 +217,34 @@ def test_tasks_carry_their_requests_ids_and_are_counted_exactly(stack: dict[str,
     status, body = read_metrics(port, "?format=prometheus")
     assert status == 200
     assert f'prodkit_tasks_total{{outcome="succeeded",task="tests.record"}} {float(REQUESTS + 1)}' in body.decode()
+
+
+def wait_for_segments(daemon: Daemon, count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(found) < count and time.monotonic() < deadline:
+        found += daemon.segments()
+        time.sleep(0.05)
+    return found
+
+
+def test_the_trace_continues_into_the_task(stack: dict[str, Any], daemon: Daemon) -> None:
+    response = enqueue(stack["web_port"], "record", "traced", "req-traced")
+    wait_for_counts(stack["web_port"], 1)
+    segments = wait_for_segments(daemon, 2)
+    (web,) = [
+        segment
+        for segment in segments
+        if segment.get("http", {}).get("request", {}).get("url", "").endswith("/traced/")
+    ]
+    (task,) = [segment for segment in segments if segment.get("annotations", {}).get("operation") == "tests.record"]
+    # The task's segment is in the request's trace, a child of the request's segment.
+    assert task["trace_id"] == web["trace_id"]
+    assert task["parent_id"] == web["id"]
+    assert task["metadata"]["default"]["task.id"] == response["task_id"]
+    (ran,) = [
+        line for line in log_lines(stack["worker_log"]) if line.get("label") == "traced" and line["event"] == "task ran"
+    ]
+    assert ran["trace_id"] == web["trace_id"]
+    assert ran["span_id"] == task["id"]
+    assert ran["request_id"] == "req-traced"
