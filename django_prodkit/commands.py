@@ -2,7 +2,8 @@
 
 Set in ``AppConfig.ready`` when the process runs ``manage.py <command>``, ``django-admin <command>`` or
 ``python -m django <command>``, so every line of a ``migrate`` or a cron job, and every task it enqueues,
-carries it. Commands that serve requests (``runserver``) are left alone: each request gets its own id.
+carries it. Commands that serve requests (``runserver``) or run tasks (``db_worker``) are left alone: each request
+or task run gets its own id.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 from django_prodkit.request_id import generate_request_id, reset_request_id, set_request_id
 from django_prodkit.tasks.context import reset_work_fields, set_work_fields
 
-#: ``manage.py`` commands that serve requests, which get ids of their own.
-SERVER_COMMANDS = frozenset({"runserver", "runserver_plus", "testserver"})
+#: ``manage.py`` commands that serve requests or run tasks (Django Tasks' workers): each request or task run gets an
+#: id of its own instead.
+SERVER_COMMANDS = frozenset({"runserver", "runserver_plus", "testserver", "db_worker", "rqworker"})
 _MANAGE_SCRIPTS = frozenset({"manage.py", "django-admin", "django-admin.py"})
 #: Longest command name used as a log field (argv is whatever the caller typed).
 _MAX_NAME_LENGTH = 64

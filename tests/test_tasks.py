@@ -183,6 +183,7 @@ def test_django_tasks_immediate_backend(log_lines: ReadLines) -> None:
         (["/srv/app/manage.py", "send_digest", "--now"], "send_digest"),
         (["/usr/lib/python3/site-packages/django/__main__.py", "check"], "check"),
         (["django-admin", "runserver"], None),
+        (["manage.py", "db_worker"], None),
         (["manage.py"], None),
         (["manage.py", "--help"], None),
         (["gunicorn", "app.wsgi"], None),
