@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from django_prodkit.request_id import get_request_id
+from django_prodkit.tasks.context import get_work_fields
 from django_prodkit.tracing.context import get_span_id, get_trace_id
 
 #: Attributes every ``LogRecord`` has; anything else on a record is a field to render.
@@ -62,6 +63,11 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
         fields.update(structlog_fields)
     if fields.get("request_id") is None:
         fields["request_id"] = _request_id_of(record)
+    work = get_work_fields()
+    if work is not None:
+        # A task's or command's ids; fields the line set itself win.
+        for key, value in work.items():
+            fields.setdefault(key, value)
     if "trace_id" not in fields:
         trace_id = get_trace_id()
         if trace_id is not None:
