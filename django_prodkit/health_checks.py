@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from django_prodkit.health import HEALTH_URL_NAMES
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
 
 
-def _config() -> dict[str, Any] | None:
+def _config() -> Mapping[str, Any] | None:
     try:
         return conf.get_config()
     except ImproperlyConfigured:
@@ -91,11 +91,13 @@ def _unroutable_paths(paths: list[str]) -> list[str]:
     return unroutable
 
 
-# django-prodkit's own middleware never validates the host, so it may sit above HealthCheckMiddleware;
+# django-prodkit's own middleware never validates the host, so it may sit above HealthCheckMiddleware
+# (the access log leaves the health endpoints out);
 # RequestIDMiddleware should, so health responses carry an X-Request-ID too.
 _MAY_PRECEDE_HEALTH = frozenset(
     {
         "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.AccessLogMiddleware",
         "django_prodkit.middleware.MetricsMiddleware",
         "django_prodkit.middleware.XRayMiddleware",
     }
@@ -132,7 +134,23 @@ def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: 
     return messages
 
 
+def check_health_errors_hidden(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Deployment: readiness failure messages shown to anyone while ``DEBUG`` is off."""
+    config = _config()
+    if config is None or settings.DEBUG or not config["HEALTH_CHECK_SHOW_ERRORS"]:
+        return []
+    return [
+        checks.Warning(
+            "PRODKIT['HEALTH_CHECK_SHOW_ERRORS'] is on: the readiness endpoint, which answers any client before "
+            "host validation, shows each failing check's exception text (file paths, host names).",
+            hint="Remove it (the 503 still names the failing checks and the log has the messages).",
+            id="prodkit.W050",
+        )
+    ]
+
+
 def register() -> None:
     """Register the health checks (called from :func:`django_prodkit.checks.register_all`)."""
     checks.register(check_health_config, "prodkit")
+    checks.register(check_health_errors_hidden, "prodkit", checks.Tags.security, deploy=True)
     checks.register(check_health_middleware, "prodkit", checks.Tags.urls)

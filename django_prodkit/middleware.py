@@ -11,6 +11,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
+from django.utils.cache import patch_vary_headers
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from django_prodkit import health
@@ -32,6 +33,7 @@ EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 
 # Only cross-origin requests carry Origin, and only their responses need the expose header.
 _ORIGIN_META_KEY = "HTTP_ORIGIN"
+_VARY_ORIGIN = ("Origin",)
 
 
 def _meta_key(header: str) -> str:
@@ -116,7 +118,14 @@ class RequestIDMiddleware(_HybridMiddleware):
         if response.streaming and getattr(response, "file_to_stream", None) is None:
             # The body is produced after this middleware returns; keep the id current while it is.
             _bind_stream(response, request_id)
-        if not self.expose or _ORIGIN_META_KEY not in request.META:
+        if not self.expose:
+            return
+        # Whether the expose header is sent depends on Origin: a shared cache must keep the two answers apart.
+        if "Vary" in response:
+            patch_vary_headers(response, _VARY_ORIGIN)
+        else:
+            response["Vary"] = "Origin"
+        if _ORIGIN_META_KEY not in request.META:
             return
         exposed = response.get(EXPOSE_HEADERS)
         if not exposed:
@@ -128,8 +137,9 @@ class RequestIDMiddleware(_HybridMiddleware):
 class AccessLogMiddleware(_HybridMiddleware):
     """Writes one structured ``http_request`` event per request: method, route, path, status, duration.
 
-    Place it last in ``MIDDLEWARE``, below Django's middleware, so it logs the final status and, when
-    authentication already loaded it, the user.
+    Place it right after ``RequestIDMiddleware``, above every middleware that can answer a request itself, so it
+    logs what the client got (an ``APPEND_SLASH`` or HTTPS redirect, a 304, a bad-``Host`` 400); system check
+    ``prodkit.W051``. It reads the user after the response, when authentication below it has loaded it.
     """
 
     def __init__(self, get_response: GetResponse) -> None:

@@ -28,9 +28,9 @@ PROBE_HOST = "10.0.3.17:8000"
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
 STACK = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 
 #: Set at teardown to let the hanging check return.
@@ -116,6 +116,12 @@ def db_open(django_db_blocker: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _errors_shown(settings: Any) -> None:
+    # Most tests here read the failure messages, which the readiness body shows only in DEBUG (or when asked).
+    settings.DEBUG = True
+
+
+@pytest.fixture(autouse=True)
 def _release_hung_checks() -> Iterator[None]:
     RELEASE.clear()
     CALLS.clear()
@@ -198,6 +204,7 @@ def test_a_hung_check_fails_at_its_timeout_and_is_not_started_twice(client: Clie
     settings.PRODKIT = {
         "HEALTH_CHECKS": ["tests.test_health.hangs", "tests.test_health.passes"],
         "HEALTH_CHECK_TIMEOUT": 0.3,
+        "HEALTH_CHECK_REUSE_SECONDS": 0.0,
         "HEALTH_CHECK_DATABASES": [],
         "HEALTH_CHECK_CACHES": [],
     }
@@ -233,9 +240,27 @@ def test_custom_check_failures_are_named(client: Client, settings: Any, caplog: 
     assert errors["tests.test_health.NOT_CALLABLE"].startswith("TypeError")
     assert "readiness check tests.test_health.raises failed" in caplog.text
 
+
+def test_failure_messages_are_hidden_unless_debug_or_asked(settings: Any) -> None:
+    # The endpoint answers anyone before host validation: exception text (paths, hosts) must not leak.
+    settings.DEBUG = False
+    settings.PRODKIT = {"HEALTH_CHECKS": ["tests.test_health.raises"], "HEALTH_CHECK_DATABASES": []}
+    settings.MIDDLEWARE = [HEALTH_MIDDLEWARE, *STACK]
+    client = Client()
+    response = client.get(READINESS, HTTP_HOST=PROBE_HOST)
+    assert response.status_code == 503
+    data = body(response)
+    assert data["failing"] == ["tests.test_health.raises"]
+    assert data["checks"]["tests.test_health.raises"]["status"] == "fail"
+    assert "900 messages" not in response.content.decode()
+    assert "RuntimeError" not in response.content.decode()
+
+    settings.PRODKIT = {**settings.PRODKIT, "HEALTH_CHECK_SHOW_ERRORS": True}
+    shown = body(client.get(READINESS))["checks"]["tests.test_health.raises"]["error"]
+    assert shown == "RuntimeError: queue is 900 messages behind"
     settings.PRODKIT = {**settings.PRODKIT, "HEALTH_CHECK_SHOW_ERRORS": False}
-    data = body(client.get(READINESS))
-    assert data["checks"]["tests.test_health.raises"]["error"] == "RuntimeError"
+    settings.DEBUG = True
+    assert "error" in body(client.get(READINESS))["checks"]["tests.test_health.raises"]
 
 
 def test_liveness_answers_get_and_head_without_touching_dependencies(client: Client, settings: Any) -> None:

@@ -1,10 +1,10 @@
 # settings.py, below startproject's MIDDLEWARE
 MIDDLEWARE = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",  # CloudWatch publishes what this middleware counts
     *MIDDLEWARE,
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 PRODKIT = {
     "SERVICE_NAME": "blog-api",

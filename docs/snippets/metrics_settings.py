@@ -1,10 +1,10 @@
 # settings.py, below startproject's MIDDLEWARE
 MIDDLEWARE = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",  # high up, so its duration covers the rest
     *MIDDLEWARE,  # Django's own: security, sessions, common, CSRF, auth...
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 
 PRODKIT = {

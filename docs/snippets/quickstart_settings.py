@@ -7,10 +7,10 @@ INSTALLED_APPS += ["django_prodkit"]
 
 MIDDLEWARE = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",
     *MIDDLEWARE,
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 
 LOGGING = configure_logging(fmt="console" if DEBUG else "json")
