@@ -23,6 +23,7 @@ from django_prodkit.request_id import (
     generate_request_id,
     is_valid_request_id,
     iterate_with_request_id,
+    mark_finished_in_thread,
     reset_request_id,
     set_request_id,
 )
@@ -91,6 +92,7 @@ class RequestIDMiddleware(_HybridMiddleware):
         finally:
             reset_contextvars(**bound)
             reset_request_id(token)
+            mark_finished_in_thread(request_id)  # runserver's django.server line comes after, in this thread
 
     async def __acall__(self, request: HttpRequest) -> Any:
         request_id = self._request_id(request)
