@@ -50,4 +50,4 @@ bench: $(BENCH)/bin/python
 	done
 
 clean:
-	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench
+	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench demo-reports
