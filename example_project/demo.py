@@ -287,9 +287,9 @@ def judge(
         failures.append(f"request_count is {counted}, not the {sent} load-test requests + {probes} probe(s)")
     else:
         notes.append(
-            f"request_count {counted} = {sent} load-test requests + {probes} start-up health probe(s): the server "
-            "counts every request it answers, including the probe the demo sent to know gunicorn was up (the "
-            "metrics reads themselves are left out by METRICS_EXCLUDE_VIEWS)."
+            f"request_count {counted} = {sent} load-test requests (warm-up included) + {probes} start-up health "
+            "probe(s): the server counts every request it answers, including the probe the demo sent to know "
+            "gunicorn was up (the metrics reads themselves are left out by METRICS_EXCLUDE_VIEWS)."
         )
     client = report.get("latency_ms") or {}
     server = after.get("response_time_ms") or {}
@@ -315,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--p99-ms", type=float, default=P99_MS, help=f"p99 criterion in ms (default {P99_MS:g})")
     options = parser.parse_args(argv)
     started = time.monotonic()
-    python = options.python or ensure_venv(options.venv)
+    python = options.python.absolute() if options.python else ensure_venv(options.venv)
     token = secrets.token_urlsafe(24)
     reports: Path = options.reports
     reports.mkdir(parents=True, exist_ok=True)

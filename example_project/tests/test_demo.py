@@ -37,7 +37,7 @@ def test_a_passing_run_explains_the_count_and_the_latencies() -> None:
     verdict = demo.judge(0, report(), BEFORE, snapshot(PLANNED + 1), planned=PLANNED)
     assert verdict.passed
     count_note, latency_note = verdict.notes
-    assert count_note.startswith("request_count 301 = 300 load-test requests + 1 start-up health probe(s)")
+    assert count_note.startswith("request_count 301 = 300 load-test requests (warm-up included) + 1 start-up health")
     assert "180.0 ms > seen by the server 40.0 ms" in latency_note
     assert "queues" in latency_note
 
@@ -78,7 +78,7 @@ def test_a_failed_load_test_makes_the_demo_exit_non_zero(
     assert out.rstrip().splitlines()[-5:-1] == ["==> reports of this run:", *(f"    {p}" for p in paths)]
     assert all(path.is_file() for path in paths)
     assert json.loads(paths[1].read_text())["passed"] is False
-    assert re.search(r"request_count (\d+) = 40 load-test requests \+ (\d+) start-up health probe", out)
+    assert re.search(r"request_count \d+ = 40 load-test requests \(warm-up included\) \+ \d+ start-up health", out)
 
 
 def test_reports_folder_is_git_ignored() -> None:
