@@ -16,6 +16,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from tests.test_metrics_e2e import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -107,10 +109,10 @@ def test_url_probe_fails_on_a_503_and_on_no_server(http_server: Any) -> None:
     assert code == 1
     assert "answered 503" in out
     assert '"failing": ["database:default"]' in out
-    http_server.server_close()
-    code, out = healthcheck("--url", f"http://127.0.0.1:{port}", "--timeout", "3")
+    nothing = free_port()
+    code, out = healthcheck("--url", f"http://127.0.0.1:{nothing}", "--timeout", "3")
     assert code == 1
-    assert out.startswith(f"fail: http://127.0.0.1:{port}/api/v1/healthcheck/ready/: ConnectionRefusedError")
+    assert out.startswith(f"fail: http://127.0.0.1:{nothing}/api/v1/healthcheck/ready/: ConnectionRefusedError")
     assert healthcheck("--url", "ftp://example.com/")[0] == 1
 
 
