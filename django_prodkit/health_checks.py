@@ -118,7 +118,8 @@ def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: 
             checks.Warning(
                 f"{HEALTH_MIDDLEWARE} comes after {blocking[0]}, which runs before it and can reject "
                 "or redirect a load balancer's health probe.",
-                hint=f"Move {HEALTH_MIDDLEWARE} right after RequestIDMiddleware, above Django's middleware.",
+                hint=f"Move {HEALTH_MIDDLEWARE} above Django's middleware, after RequestIDMiddleware and "
+                "AccessLogMiddleware.",
                 id="prodkit.W018",
             )
         )

@@ -189,7 +189,7 @@ class AccessLogMiddleware(_HybridMiddleware):
 class HealthCheckMiddleware(_HybridMiddleware):
     """Serves the health endpoints before host validation, so a load balancer probing by IP gets an answer.
 
-    Place it right after ``RequestIDMiddleware``, above Django's middleware. Only the paths in
+    Place it after ``RequestIDMiddleware`` and ``AccessLogMiddleware``, above Django's middleware. Only the paths in
     ``HEALTH_CHECK_PATHS`` (by default those of ``prodkit:healthcheck`` and ``prodkit:readiness``) are answered
     here, without the middleware below it;
     every other request passes through untouched and keeps Django's ``ALLOWED_HOSTS`` validation.
