@@ -142,3 +142,13 @@ def test_check_recommends_the_place_right_after_request_id(settings: Any) -> Non
     assert "django.middleware.security.SecurityMiddleware" in warning.msg
     settings.MIDDLEWARE = DJANGO
     assert check_access_log_position() == []
+
+
+def test_health_probes_answered_below_it_stay_out_of_the_access_log(settings: Any, access: AccessLines) -> None:
+    settings.MIDDLEWARE = [REQUEST_ID, ACCESS_LOG, "django_prodkit.middleware.HealthCheckMiddleware", *DJANGO]
+    settings.PRODKIT = {"HEALTH_CHECK_DATABASES": [], "HEALTH_CHECK_CACHES": []}
+    client = Client()
+    assert client.get("/api/v1/healthcheck/", HTTP_HOST="10.0.3.17:8000").status_code == 200
+    assert client.get("/api/v1/healthcheck/ready/", HTTP_HOST="10.0.3.17:8000").status_code == 200
+    assert client.get("/api/v1/hello/").status_code == 200
+    assert [line["route"] for line in access.take()] == ["/api/v1/hello/"]
