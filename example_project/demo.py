@@ -294,12 +294,16 @@ def judge(
     client = report.get("latency_ms") or {}
     server = after.get("response_time_ms") or {}
     if client.get("p99") is not None and server.get("p99") is not None:
-        notes.append(
-            f"p99 seen by the client {client['p99']:.1f} ms > seen by the server {server['p99']:.1f} ms: the server "
-            "times a request from its middleware to the response; the client also waits while the request queues "
-            f"for a free worker ({report['config']['users']} users share the workers), crosses the network stack "
-            "and is read back by the client's own event loop on the same machine."
+        compared = ">" if client["p99"] > server["p99"] else "<="
+        note = (
+            f"p99 seen by the client {client['p99']:.1f} ms {compared} seen by the server {server['p99']:.1f} ms: the "
+            "server times a request from its middleware to the response; the client also waits while the request "
+            f"queues for a free worker ({report['config']['users']} users share the workers), crosses the network "
+            "stack and is read back by the client's own event loop on the same machine, so it normally sees more."
         )
+        if compared == "<=":
+            note += " Here the server's figure is higher: it is the upper bound of a histogram bucket, not exact."
+        notes.append(note)
     return Verdict(failures, notes)
 
 

@@ -42,6 +42,13 @@ def test_a_passing_run_explains_the_count_and_the_latencies() -> None:
     assert "queues" in latency_note
 
 
+def test_a_bucketed_server_percentile_above_the_clients_is_explained() -> None:
+    slow_bucket = {"request_count": PLANNED + 1, "response_time_ms": {"p99": 250.0}}
+    (_, latency_note) = demo.judge(0, report(), BEFORE, slow_bucket, planned=PLANNED).notes
+    assert "180.0 ms <= seen by the server 250.0 ms" in latency_note
+    assert "upper bound of a histogram bucket" in latency_note
+
+
 def test_missed_criteria_fail_the_demo() -> None:
     verdict = demo.judge(demo.LOADTEST_CRITERIA_FAILED, report(failed=("p99_ms",)), BEFORE, snapshot(301), PLANNED)
     assert not verdict.passed
