@@ -33,6 +33,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W015": "A CSRF_TRUSTED_ORIGINS entry is plain http for a non-local host (deploy).",
     "prodkit.W018": "HealthCheckMiddleware is not first in MIDDLEWARE.",
     "prodkit.W019": "HealthCheckMiddleware has no health endpoint in the URLconf to serve.",
+    "prodkit.E050": "HEALTH_CHECK_REUSE_SECONDS is negative.",
     "prodkit.W050": "HEALTH_CHECK_SHOW_ERRORS is on with DEBUG off (deploy).",
     "prodkit.W051": "AccessLogMiddleware is not right after RequestIDMiddleware.",
     "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",

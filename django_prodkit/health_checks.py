@@ -28,7 +28,7 @@ def _config() -> Mapping[str, Any] | None:
 
 
 def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Custom checks that do not import, unknown database or cache aliases, a timeout that is not positive."""
+    """Custom checks that do not import, unknown aliases, a timeout that is not positive, a negative reuse time."""
     config = _config()
     if config is None:
         return []
@@ -68,6 +68,15 @@ def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any)
                 f"PRODKIT['HEALTH_CHECK_TIMEOUT'] is {timeout!r}; it must be a positive number of seconds.",
                 hint="Use a few seconds at most, below your load balancer's health-check timeout.",
                 id="prodkit.E013",
+            )
+        )
+    reuse = config["HEALTH_CHECK_REUSE_SECONDS"]
+    if not math.isfinite(reuse) or reuse < 0:
+        messages.append(
+            checks.Error(
+                f"PRODKIT['HEALTH_CHECK_REUSE_SECONDS'] is {reuse!r}; it must be zero or a positive number of seconds.",
+                hint="Keep the default of 1 s, or use 0 to run the checks for every probe that finds none running.",
+                id="prodkit.E050",
             )
         )
     return messages

@@ -8,17 +8,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache.backends.base import BaseCache
+from django.core.management import call_command
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from django_prodkit import health
-from django_prodkit.health_checks import check_health_config, check_health_middleware
+from django_prodkit import health, readiness
+from django_prodkit.health_checks import check_health_config, check_health_errors_hidden, check_health_middleware
 
 LIVENESS = "/api/v1/healthcheck/"
 READINESS = "/api/v1/healthcheck/ready/"
@@ -349,6 +351,66 @@ def test_health_configuration_checks(settings: Any) -> None:
     assert ids(check_health_config()) == ["prodkit.E013"]
     settings.PRODKIT = {"HEALTH_CHECK_TIMEOUT": float("inf")}
     assert ids(check_health_config()) == ["prodkit.E013"]
+    settings.PRODKIT = {"HEALTH_CHECK_REUSE_SECONDS": -1}
+    assert ids(check_health_config()) == ["prodkit.E050"]
+    settings.PRODKIT = {"HEALTH_CHECK_REUSE_SECONDS": 0}
+    assert check_health_config() == []
+
+
+def test_error_text_shown_to_anyone_is_a_deploy_warning(settings: Any) -> None:
+    settings.DEBUG = False
+    assert check_health_errors_hidden() == []
+    settings.PRODKIT = {"HEALTH_CHECK_SHOW_ERRORS": True}
+    (warning,) = check_health_errors_hidden()
+    assert warning.id == "prodkit.W050"
+    settings.DEBUG = True  # development: the text is shown anyway
+    assert check_health_errors_hidden() == []
+    out, err = StringIO(), StringIO()
+    settings.DEBUG = False
+    call_command("check", "--deploy", "--tag", "security", stdout=out, stderr=err)
+    assert "prodkit.W050" in out.getvalue() + err.getvalue()
+
+
+BLOCKED = threading.Event()
+
+
+def blocks() -> None:
+    CALLS.append("blocks")
+    BLOCKED.wait(10)
+
+
+def test_probes_arriving_during_a_run_share_it(settings: Any) -> None:
+    # Reuse off: only the sharing of a run in flight can keep the count at one.
+    settings.PRODKIT = {
+        "HEALTH_CHECKS": ["tests.test_health.blocks"],
+        "HEALTH_CHECK_DATABASES": [],
+        "HEALTH_CHECK_CACHES": [],
+        "HEALTH_CHECK_REUSE_SECONDS": 0.0,
+        "HEALTH_CHECK_TIMEOUT": 20.0,  # the run must outlast the slowest thread start on a busy machine
+    }
+    BLOCKED.clear()
+    reports: list[health.ReadinessReport] = []
+    threads = [threading.Thread(target=lambda: reports.append(readiness.readiness_report())) for _ in range(8)]
+    threads[0].start()
+    deadline = time.monotonic() + 10
+    while "blocks" not in CALLS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for thread in threads[1:]:
+        thread.start()
+    shared = readiness._latest
+    assert shared is not None
+    # Release the check only once every other probe waits on the run in flight.
+    while len(shared.future._waiters) < len(threads) - 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    BLOCKED.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(reports) == len(threads)
+    assert all(report is reports[0] for report in reports)
+    assert CALLS.count("blocks") == 1
+    # Nothing is reused afterwards with reuse 0: the next probe runs the check again.
+    readiness.readiness_report()
+    assert CALLS.count("blocks") == 2
 
 
 def test_health_middleware_checks(settings: Any) -> None:
