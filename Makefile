@@ -57,4 +57,4 @@ bench: $(BENCH)/bin/python
 	$(BENCH)/bin/python benchmarks/render_docs.py
 
 clean:
-	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench
+	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench demo-reports

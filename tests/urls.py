@@ -10,6 +10,7 @@ api = [
     path("boom/", views.boom, name="boom"),
     path("exposed/", views.exposed, name="exposed"),
     path("exposed-id/", views.exposed_id, name="exposed-id"),
+    path("vary-cookie/", views.vary_cookie, name="vary-cookie"),
     path("async/", views.async_hello, name="async-hello"),
     path("whoami/", views.whoami, name="whoami"),
     path("bad-request/", views.bad_request, name="bad-request"),

@@ -35,6 +35,12 @@ def exposed(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def vary_cookie(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("ok")
+    response["Vary"] = "Cookie"
+    return response
+
+
 def exposed_id(request: HttpRequest) -> HttpResponse:
     response = HttpResponse("ok")
     response["Access-Control-Expose-Headers"] = "x-request-id, X-Other"
