@@ -246,3 +246,56 @@ def test_nothing_of_opentelemetry_is_imported_while_tracing_is_off(tmp_path: Pat
         assert "opentelemetry.sdk.trace" in result["otel"]
     else:
         assert result["otel"] == []
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    from botocore.credentials import Credentials
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDPRODKITTEST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "right-secret")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    return Credentials("AKIDPRODKITTEST", "right-secret")
+
+
+def test_sigv4_exports_are_signed_as_xray_checks_them(
+    settings: Any, aws_credentials: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    checking = Receiver(credentials=aws_credentials, region="eu-west-1")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    settings.PRODKIT = {
+        "OTEL": {"ENABLED": True, "ENDPOINT": checking.url, "AWS_SIGV4": True, "AWS_REGION": "eu-west-1"}
+    }
+    settings.MIDDLEWARE = [REQUEST_ID, TRACING, *settings.MIDDLEWARE[1:]]
+    try:
+        reset_tracer()
+        assert Client().get("/api/v1/hello/").status_code == 200
+        [span] = flushed(checking)
+        assert (span.name, checking.refused) == ("GET /api/v1/hello/", 0)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
+        reset_tracer()
+        with caplog.at_level(logging.WARNING):
+            assert Client().get("/api/v1/hello/").status_code == 200
+            flushed(checking)
+        assert (len(checking.spans), checking.refused) == (1, 1)
+        assert [r.getMessage()[:27] for r in caplog.records] == ["Could not export spans to h"]
+    finally:
+        reset_tracer()
+        checking.close()
+
+
+def test_sigv4_defaults_to_xrays_otlp_endpoint_in_botocores_region(
+    settings: Any, aws_credentials: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_REGION", "ap-southeast-2")
+    settings.PRODKIT = {"OTEL": {"ENABLED": True, "AWS_SIGV4": True}}
+    try:
+        reset_tracer()
+        tracer: Any = get_tracer()
+        assert tracer.target == "https://xray.ap-southeast-2.amazonaws.com/v1/traces"
+    finally:
+        reset_tracer()

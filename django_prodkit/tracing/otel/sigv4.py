@@ -6,6 +6,7 @@ by botocore when they are temporary. Needs the ``aws`` extra.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import requests
@@ -21,8 +22,8 @@ SIGNED_HEADERS = ("Content-Type", "Content-Encoding")
 
 
 def botocore_region(session: Session | None = None) -> str | None:
-    """The region botocore would use (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile), or ``None``."""
-    region = (session or get_session()).get_config_variable("region")
+    """``AWS_REGION`` (set by ECS, Lambda), else botocore's (``AWS_DEFAULT_REGION``, the profile), or ``None``."""
+    region = os.environ.get("AWS_REGION") or (session or get_session()).get_config_variable("region")
     return str(region) if region else None
 
 
