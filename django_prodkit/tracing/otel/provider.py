@@ -10,7 +10,7 @@ from contextvars import ContextVar
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 from django_prodkit.tracing.otel.config import OtelSettings
@@ -58,13 +58,12 @@ def build_resource(settings: OtelSettings) -> Resource:
     return resource
 
 
-def build_provider(settings: OtelSettings, processor: SpanProcessor) -> TracerProvider:
-    """A tracer provider exporting through ``processor``; not installed as the global provider."""
+def build_provider(settings: OtelSettings, processor: SpanProcessor) -> tuple[TracerProvider, Sampler, IdGenerator]:
+    """A tracer provider exporting through ``processor`` (not the global provider), its sampler and ids."""
+    sampler = build_sampler(settings)
+    ids = JoiningIdGenerator()
     provider = TracerProvider(
-        sampler=build_sampler(settings),
-        resource=build_resource(settings),
-        id_generator=JoiningIdGenerator(),
-        shutdown_on_exit=False,
+        sampler=sampler, resource=build_resource(settings), id_generator=ids, shutdown_on_exit=False
     )
     provider.add_span_processor(processor)
-    return provider
+    return provider, sampler, ids

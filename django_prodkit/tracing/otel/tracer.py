@@ -1,7 +1,8 @@
 """The OpenTelemetry backend of the tracer interface: one SERVER span per request, spans for other work.
 
 The request's span is made current in OpenTelemetry's own context too, so OpenTelemetry instrumentations a
-project adds (database drivers, Redis) nest their spans under it.
+project adds (database drivers, Redis) nest their spans under it. Spans other than the request's are the
+SDK's own.
 """
 
 from __future__ import annotations
@@ -11,21 +12,22 @@ import os
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
-from django_prodkit.http import UNMATCHED_ROUTE, normalize_method, route_of
-from django_prodkit.request_id import get_request_id
+from django_prodkit.http import normalize_method
 from django_prodkit.tracing.base import NOOP_SPAN, NOOP_TRACE, AttributeValue, RequestTrace, Span, SpanKind
 from django_prodkit.tracing.context import reset_trace_id, set_trace_id
-from django_prodkit.tracing.document import MAX_HEADER_VALUE_LENGTH, MAX_URL_LENGTH, request_host
 from django_prodkit.tracing.otel.config import OtelSettings, endpoint_of
 from django_prodkit.tracing.otel.export import QuietExporter, batch_processor, mute_exporter_logs, otlp_exporter
 from django_prodkit.tracing.otel.propagation import extract_carrier, extract_meta, inject
 from django_prodkit.tracing.otel.provider import build_provider, pending_trace_id
+from django_prodkit.tracing.otel.request import OTelRequestTrace
 
 logger = logging.getLogger("django_prodkit.tracing")
 
@@ -40,80 +42,9 @@ KINDS = {
 SCOPE = "django_prodkit"
 
 _ROOT = Context()
-
-
-class OTelRequestTrace:
-    """A request's SERVER span, current (for logs, outbound calls and other instrumentations) until closed."""
-
-    __slots__ = ("_otel_token", "_span", "_trace_token", "_tracer", "trace_id")
-
-    def __init__(self, tracer: OTelTracer, span: Any) -> None:
-        self._tracer = tracer
-        self._span = span
-        span_context = span.get_span_context()
-        self.trace_id: str | None = format(span_context.trace_id, "032x")
-        self._trace_token = set_trace_id(self.trace_id, format(span_context.span_id, "016x"))
-        self._otel_token = otel_context.attach(trace.set_span_in_context(span))
-
-    def record_exception(self, exception: BaseException) -> None:
-        """Add an ``exception`` event and mark the span as an error."""
-        try:
-            if self._span.is_recording():
-                self._span.record_exception(exception)
-                self._span.set_status(Status(StatusCode.ERROR, type(exception).__name__))
-        except Exception:
-            self._tracer.warn_once("could not record an exception on a span")
-
-    def set_attribute(self, key: str, value: AttributeValue) -> None:
-        """Set an attribute on the request's span."""
-        try:
-            self._span.set_attribute(key, value)
-        except Exception:
-            self._tracer.warn_once("could not set a span attribute")
-
-    def finish(self, request: HttpRequest, response: HttpResponseBase) -> None:
-        """Name the span after the route, add the HTTP attributes of the semantic conventions, end it."""
-        span = self._span
-        try:
-            if span.is_recording():
-                _complete(span, request, response)
-            span.end()
-        except Exception:
-            self._tracer.warn_once("could not complete a span; it was dropped")
-
-    def close(self) -> None:
-        """Restore the context."""
-        otel_context.detach(self._otel_token)
-        reset_trace_id(self._trace_token)
-
-
-def _complete(span: Any, request: HttpRequest, response: HttpResponseBase) -> None:
-    meta = request.META
-    method = normalize_method(request.method)
-    route = route_of(request)
-    status = int(response.status_code)
-    attributes: dict[str, AttributeValue] = {
-        "url.path": request.path[:MAX_URL_LENGTH],
-        "url.scheme": request.scheme or "http",
-        "server.address": request_host(request),
-        "http.response.status_code": status,
-    }
-    if route != UNMATCHED_ROUTE:
-        attributes["http.route"] = route
-        span.update_name(f"{method} {route}")
-    forwarded = meta.get("HTTP_X_FORWARDED_FOR")
-    client = str(forwarded).split(",", 1)[0].strip() if forwarded else meta.get("REMOTE_ADDR")
-    if client:
-        attributes["client.address"] = str(client)[:MAX_HEADER_VALUE_LENGTH]
-    agent = meta.get("HTTP_USER_AGENT")
-    if agent:
-        attributes["user_agent.original"] = str(agent)[:MAX_HEADER_VALUE_LENGTH]
-    request_id = getattr(request, "request_id", None) or get_request_id()
-    if request_id:
-        attributes["request_id"] = str(request_id)
-    span.set_attributes(attributes)
-    if status >= 500:
-        span.set_status(Status(StatusCode.ERROR))
+_SERVER = trace.SpanKind.SERVER
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 
 
 class OTelSpan:
@@ -167,8 +98,10 @@ class OTelTracer:
         exporter, target = otlp_exporter(endpoint, session)
         self.target = target
         self.processor = batch_processor(QuietExporter(exporter, target))
-        self.provider = build_provider(settings, self.processor)
+        self.provider, self.sampler, self.ids = build_provider(settings, self.processor)
         self.tracer = self.provider.get_tracer(SCOPE)
+        self.resource = self.provider.resource
+        self.scope = InstrumentationScope(SCOPE)
         self.propagators = settings.propagators
         self._warned = False
 
@@ -177,16 +110,16 @@ class OTelTracer:
         try:
             context, trace_id = extract_meta(request.META, self.propagators)
             method = normalize_method(request.method)
-            attributes = {"http.request.method": method}
-            if trace_id is None:
-                span = self.tracer.start_span(method, context or _ROOT, trace.SpanKind.SERVER, attributes)
-            else:
-                token = pending_trace_id.set(trace_id)
-                try:
-                    span = self.tracer.start_span(method, _ROOT, trace.SpanKind.SERVER, attributes)
-                finally:
-                    pending_trace_id.reset(token)
-            return OTelRequestTrace(self, span)
+            attributes: dict[str, Any] = {"http.request.method": method}
+            parent = trace.get_current_span(context).get_span_context() if context is not None else None
+            if parent is not None:
+                trace_id = parent.trace_id
+            elif trace_id is None:
+                trace_id = self.ids.generate_trace_id()
+            decision = self.sampler.should_sample(context or _ROOT, trace_id, method, _SERVER, attributes)
+            flags = _SAMPLED if decision.decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
+            span_context = SpanContext(trace_id, self.ids.generate_span_id(), False, flags, decision.trace_state)
+            return OTelRequestTrace(self, span_context, parent, attributes)
         except Exception:
             self.warn_once("could not start a span; the request is not traced")
             return NOOP_TRACE
