@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,8 @@ def test_unsampled_context_gives_no_span_but_keeps_the_trace_id_in_logs(tracing:
     unsampled, sampled = (json.loads(line) for line in stream.getvalue().splitlines())
     assert unsampled["trace_id"] == TRACE_ID
     assert (sampled["trace_id"], sampled["span_id"]) == (span.trace_id, span.span_id)
+    # A new trace id starts with the epoch seconds, as X-Ray (and the collector's awsxray exporter) require.
+    assert abs(int(span.trace_id[:8], 16) - time.time()) < 3600
 
 
 def test_errors_faults_and_unmatched_routes(tracing: Any, receiver: Receiver) -> None:

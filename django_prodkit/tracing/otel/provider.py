@@ -6,6 +6,8 @@ changes what other code sees through ``opentelemetry.trace.get_tracer_provider()
 
 from __future__ import annotations
 
+import random
+import time
 from contextvars import ContextVar
 
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -21,12 +23,18 @@ pending_trace_id: ContextVar[int | None] = ContextVar("prodkit_otel_pending_trac
 
 
 class JoiningIdGenerator(RandomIdGenerator):
-    """Random ids, except a root span's trace id when the request arrived with one and no parent."""
+    """Trace ids X-Ray accepts everywhere: the epoch seconds in the first 32 bits, then 96 random bits.
+
+    That is a valid W3C id too, and what the collector's ``awsxray`` exporter needs (it drops other ids).
+    A root span whose request arrived with an X-Ray trace id and no parent gets that id.
+    """
 
     def generate_trace_id(self) -> int:
-        """The pending trace id if there is one, else a random one."""
+        """The pending trace id if there is one, else a new time-prefixed one."""
         pending = pending_trace_id.get()
-        return pending if pending is not None else super().generate_trace_id()
+        if pending is not None:
+            return pending
+        return (int(time.time()) << 96) | random.getrandbits(96)
 
 
 def build_sampler(settings: OtelSettings) -> Sampler:
