@@ -14,6 +14,7 @@ from django_prodkit import access_log_checks, conf, health_checks, security_chec
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
 from django_prodkit.tracing import checks as tracing_checks
+from django_prodkit.tracing.otel import checks as otel_checks
 
 #: Every check id this package can report, with a one-line summary (the docs list them all).
 CHECK_IDS: dict[str, str] = {
@@ -44,7 +45,12 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
-CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS)
+CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
+    dict(CHECK_IDS),
+    cloudwatch_checks.CHECK_IDS,
+    tracing_checks.CHECK_IDS,
+    otel_checks.CHECK_IDS,
+)
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
 
@@ -125,6 +131,7 @@ def register_all() -> None:
     checks.register(check_middleware_order, "prodkit")
     checks.register(cloudwatch_checks.check_cloudwatch, "prodkit")
     checks.register(tracing_checks.check_tracing, "prodkit")
+    checks.register(otel_checks.check_otel, "prodkit")
     health_checks.register()
     access_log_checks.register()
     security_checks.register()

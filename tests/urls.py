@@ -19,6 +19,8 @@ api = [
     path("async-streamed/", views.async_streamed, name="async-streamed"),
     path("async-traced/<slug:slug>/", views.async_traced, name="async-traced"),
     path("traced-work/", views.traced_work, name="traced-work"),
+    path("call-out/async/", views.acall_out, name="acall-out"),
+    path("call-out/<str:client>/", views.call_out, name="call-out"),
 ]
 
 urlpatterns = [
