@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,14 +103,21 @@ def _request(loc: _Locator, index: int, item: Any) -> RequestSpec:
     headers = get("headers", dict, {})
     weight = get("weight", float, 1.0)
     statuses = get("expect_status", list, [])
-    try:
-        check_path(path, "path")
-        check_method(method, "method")
-        for name, value in headers.items():
+    checks: tuple[tuple[str, Callable[[str, str], None], str], ...] = (
+        ("path", check_path, path),
+        ("method", check_method, method),
+    )
+    for key, check, value in checks:
+        try:
+            check(value, key)
+        except ConfigError as exc:
+            raise loc.error(str(exc), key, "requests", index) from None
+    for name, value in headers.items():
+        try:
             check_method(name, "header name")
             check_header_value(name, _typed(loc, value, str, "headers", "requests", index), "header")
-    except ConfigError as exc:
-        raise loc.error(str(exc), "path" if "path" in str(exc)[:5] else "headers", "requests", index) from None
+        except ConfigError as exc:
+            raise loc.error(str(exc), "headers", "requests", index) from None
     if not weight > 0:
         raise loc.error(f"must be positive, got {weight}", "weight", "requests", index)
     if any(not isinstance(s, int) or not 100 <= s <= 599 for s in statuses):
