@@ -29,7 +29,8 @@ PACKAGE_ROOT = str(Path(django_prodkit.__file__).resolve().parent.parent)
 def _start(
     config: LoadTestConfig, use_uvloop: bool, interval: float, abort: list[Criterion]
 ) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))}
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "django_prodkit.loadtest.worker"],
         stdin=subprocess.PIPE,
