@@ -8,9 +8,11 @@ flight and that the engine agrees; every run must end with each scheduled reques
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -87,3 +89,31 @@ def test_the_run_deadline_ends_a_run_whose_requests_never_end(monkeypatch: pytes
     assert result.stopped == "deadline"
     # Nothing finished; the report still comes, and says so.
     assert result.results.total.requests == 0
+
+
+@pytest.mark.parametrize("use_uvloop", [True, False])
+@pytest.mark.parametrize("error", [RuntimeError("closed Transport handle and unset waiter"), asyncio.CancelledError()])
+def test_a_connect_attempt_failing_with_any_exception_ends_its_request(
+    monkeypatch: pytest.MonkeyPatch, use_uvloop: bool, error: BaseException
+) -> None:
+    """The hang's root: a connect attempt that ended with anything but OSError (uvloop reports a connect cancelled by
+    libuv as CancelledError, a transport closed before connection_made as RuntimeError) left its user "connecting"
+    for ever, and the watchdog skipped connecting users, so the run waited for it without end."""
+    connect = Engine.connect
+    attempts = 0
+
+    async def flaky(self: Engine, factory: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        # The first connection is the reachability check; then every third attempt fails.
+        if attempts > 1 and attempts % 3 == 0:
+            raise error
+        return await connect(self, factory)
+
+    monkeypatch.setattr(Engine, "connect", flaky)
+    with serving("close-header", close_every=1) as server:
+        config = LoadTestConfig(target=parse_url(server.url), users=3, requests=10, rate=400)
+        requests, _ = checked_run(config, use_uvloop)
+        seen = server.count
+    assert requests == 30
+    assert seen < 30

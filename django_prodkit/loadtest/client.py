@@ -165,7 +165,9 @@ class User:
             return
         self.task = None
         if task.cancelled():
-            self._finish_error(ERROR_TIMEOUT)
+            # Not our doing (we drop the task before cancelling it): uvloop reports a connect that libuv cancelled
+            # as a CancelledError from create_connection.
+            self._finish_error(ERROR_CONNECT)
             return
         exc = task.exception()
         if exc is not None:
