@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -61,12 +62,17 @@ def test_two_processes_send_exactly_users_x_requests(tmp_path: Path) -> None:
 def test_two_segments_merged_equal_one_run(tmp_path: Path) -> None:
     parts = [tmp_path / "1.json", tmp_path / "2.json"]
     merged = tmp_path / "merged.json"
+    start_at = time.time() + 1.0
     with serving() as server:
         common = ["7", "6", "--url", server.url, "--path", "/x", "--path", "/y", "--rate", "300", "--target-rps", "1"]
+        common += ["--start-at", datetime.fromtimestamp(start_at, timezone.utc).isoformat()]
         for index, part in enumerate(parts, 1):
             status, _, err = loadtest(*common, "--segment", f"{index}/2", "--json", str(part))
             assert status == 0, err
         seen = dict(server.paths)
+        first_arrival = min(server.arrivals)
+    # Nothing was sent before --start-at (both segments waited for it).
+    assert first_arrival - time.perf_counter() + time.time() >= start_at - 0.05
     first, second = report(parts[0]), report(parts[1])
     assert first["run"]["id"] == second["run"]["id"]
     status, text, err = loadtest("--merge", str(parts[0]), str(parts[1]), "--target-rps", "1", "--json", str(merged))
@@ -263,3 +269,12 @@ def test_ctrl_c_stops_every_process_and_prints_the_merged_partial_report() -> No
     assert process.returncode == 1, err
     assert "Interrupted" in rest
     assert "interrupted: the test did not run to the end" in err
+
+
+def test_the_load_engine_imports_nothing_of_django() -> None:
+    code = (
+        "import sys, django_prodkit.loadtest.cli, django_prodkit.loadtest.processes;"
+        "print(sorted(m for m in sys.modules if m == 'django' or m.startswith('django.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert out.strip() == "[]"

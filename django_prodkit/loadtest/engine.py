@@ -270,10 +270,15 @@ class Engine:
         config = self.config
         expected = config.share.count(config.warmup) if phase == "warmup" else self._expected()
         duration = None if phase == "warmup" else config.run_duration
+        specs, seen, failing = config.specs, 0, 0
         while True:
             await asyncio.sleep(self.progress_interval)
             recorder = self.recorder
-            failed = len(recorder.errors) + len(recorder.dropped)
+            # Failing statuses are counted over the responses added since the last snapshot only.
+            statuses, requests = recorder.statuses, recorder.requests
+            failing += sum(not specs[requests[i]].is_success(statuses[i]) for i in range(seen, len(statuses)))
+            seen = len(statuses)
+            failed = failing + len(recorder.errors) + len(recorder.dropped)
             elapsed = perf_counter() - recorder.started
             done = recorder.completed + len(recorder.dropped)
             self.on_progress(Progress(phase, done, failed, elapsed, expected, duration))
