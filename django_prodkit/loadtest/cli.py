@@ -132,8 +132,7 @@ def run_plan(the_plan: Plan, out: Stream, err: Stream, no_uvloop: bool) -> RunRe
             return run_processes(
                 config, the_plan.processes, printer, use_uvloop=not no_uvloop, progress_interval=interval, abort=abort
             )
-        expected = None if config.total_requests is None else config.share.count(config.total_requests)
-        check = AbortCheck(abort, config.specs, expected) if abort else None
+        check = AbortCheck(abort, config.specs, config.share_requests) if abort else None
         return run_load_test(config, printer, use_uvloop=not no_uvloop, progress_interval=interval, on_tick=check)
     finally:
         printer.finish()

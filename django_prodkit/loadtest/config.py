@@ -123,6 +123,14 @@ class LoadTestConfig:
         """How many measured requests the whole run sends, or None when only time bounds it."""
         return None if self.requests is None or self.stages else self.users * self.requests
 
+    @property
+    def share_requests(self) -> int | None:
+        """How many measured requests this share sends: its users' (closed loop) or its stripe of the schedule."""
+        total = self.total_requests
+        if total is None:
+            return None
+        return self.share.count(total) if self.open_loop else self.share.count(self.users) * (self.requests or 0)
+
     def deadline(self, grace: float) -> float:
         """Seconds after which the run ends whatever happens: its duration or requests x timeout, plus a grace."""
         bounds = []

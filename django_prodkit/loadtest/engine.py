@@ -28,7 +28,7 @@ from django_prodkit.loadtest.outcome import (
 from django_prodkit.loadtest.parser import parser_name
 from django_prodkit.loadtest.recorder import Recorder
 from django_prodkit.loadtest.results import build
-from django_prodkit.loadtest.sources import ClosedLoop, OpenLoop, schedule
+from django_prodkit.loadtest.sources import ClosedLoop, Mix, OpenLoop, schedule
 
 WATCHDOG_TICK = 0.05
 CLOSE_GRACE = 1.0
@@ -215,10 +215,12 @@ class Engine:
 
     async def _schedule(self, source: OpenLoop) -> None:
         share = self.config.share
-        mix_pick = ClosedLoop(self.config, [], None).mix.pick
+        mix_pick = Mix([spec.weight for spec in self.config.specs]).pick
         start = self.recorder.started
         for offset, k in schedule(self.config):
-            if not share.includes(k) or self.stopped:
+            if self.stopped:
+                break
+            if not share.includes(k):
                 continue
             due = start + offset
             delay = due - perf_counter()
@@ -256,19 +258,11 @@ class Engine:
             if self.on_tick is not None:
                 self.on_tick(self)
 
-    def _expected(self) -> int | None:
-        config = self.config
-        if config.total_requests is None:
-            return None
-        if config.open_loop:
-            return config.share.count(config.total_requests)
-        return len(self.users) * (config.requests or 0)
-
     async def _progress(self, phase: str) -> None:
         if self.on_progress is None:
             return
         config = self.config
-        expected = config.share.count(config.warmup) if phase == "warmup" else self._expected()
+        expected = config.share.count(config.warmup) if phase == "warmup" else config.share_requests
         duration = None if phase == "warmup" else config.run_duration
         specs, seen, failing = config.specs, 0, 0
         while True:

@@ -58,8 +58,8 @@ def render_header(config: LoadTestConfig, processes: int = 1) -> str:
         lines.append(f"Segment: {config.share.label} of the run (run id {config.run_id})")
     if processes > 1:
         lines.append(f"Processes: {processes}")
-    if config.total_requests is not None:
-        lines.append(f"Total requests: {config.share.count(config.total_requests)}")
+    if config.share_requests is not None:
+        lines.append(f"Total requests: {config.share_requests}")
     lines.append(f"Target: {config.target.url()} ({', '.join(spec.label for spec in config.specs)})")
     if config.warmup:
         lines.append(f"Warm-up: {config.warmup} requests, not measured")

@@ -27,8 +27,7 @@ def main() -> None:
     def progress(snapshot: Progress) -> None:
         pipe.send((PROGRESS, snapshot))
 
-    total = config.total_requests
-    check = AbortCheck(abort, config.specs, None if total is None else config.share.count(total)) if abort else None
+    check = AbortCheck(abort, config.specs, config.share_requests) if abort else None
     try:
         result = run_load_test(config, progress, use_uvloop=use_uvloop, progress_interval=interval, on_tick=check)
     except LoadTestError as exc:
