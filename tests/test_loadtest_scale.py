@@ -49,7 +49,7 @@ def test_two_processes_send_exactly_users_x_requests(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     with serving() as server:
         args = ["5", "12", "--url", server.url, "--path", "/a", "--path", "/b", "--processes", "2"]
-        status, text, err = loadtest(*args, "--target-rps", "1", "--json", str(out))
+        status, text, err = loadtest(*args, "--target-rps", "1", "--target-avg-ms", "1e9", "--json", str(out))
         seen = dict(server.paths)
     assert status == 0, err
     assert "Processes: 2" in text
@@ -161,7 +161,17 @@ def test_stages_ramp_the_rate_the_server_sees(tmp_path: Path) -> None:
     scenario.write_text('[[requests]]\npath = "/"\n\n[[stages]]\nduration = 2\ntarget = 150\n')
     with serving() as server:
         status, _, err = loadtest(
-            "4", "--scenario", str(scenario), "--rate", "10", "--url", server.url, "--target-rps", "1"
+            "4",
+            "--scenario",
+            str(scenario),
+            "--rate",
+            "10",
+            "--url",
+            server.url,
+            "--target-rps",
+            "1",
+            "--target-avg-ms",
+            "1e9",
         )
         arrivals = sorted(server.arrivals)
     assert status == 0, err
@@ -241,7 +251,7 @@ def console(*args: str) -> subprocess.Popen[str]:
 
 def test_the_console_script_needs_no_django_project() -> None:
     with serving() as server:
-        process = console("3", "4", "--url", server.url, "--target-rps", "1")
+        process = console("3", "4", "--url", server.url, "--target-rps", "1", "--target-avg-ms", "1e9")
         out, err = process.communicate(timeout=60)
         assert server.count == 12
     assert process.returncode == 0, err
