@@ -240,6 +240,14 @@ def test_bad_scenario_files_exit_2_naming_line_and_key(tmp_path: Path, text: str
     assert message in err
 
 
+def test_a_scenario_and_request_flags_exclude_each_other(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('[[requests]]\npath = "/"\n')
+    for flag in (["--path", "/a"], ["--expect-status", "201"], ["--method", "POST"]):
+        status, _, err = loadtest("2", "1", "--scenario", str(scenario), *flag)
+        assert (status, "--scenario gives the requests" in err) == (2, True)
+
+
 def console(*args: str) -> subprocess.Popen[str]:
     script = shutil.which("prodkit-loadtest", path=str(Path(sys.executable).parent))
     assert script, "the console script is installed with the package"

@@ -77,8 +77,11 @@ def check_writable(path: Path | None, option: str) -> None:
 
 def _specs(options: dict[str, Any], scenario: Scenario | None) -> tuple[RequestSpec, ...]:
     if scenario is not None:
-        if options["paths"] or options["method"] or options["body"] is not None or options["body_file"]:
-            raise ConfigError("--scenario gives the requests: leave out --path, --method, --body and --body-file")
+        given = options["paths"] or options["method"] or options["body"] is not None or options["body_file"]
+        if given or options["expect_status"]:
+            raise ConfigError(
+                "--scenario gives the requests: leave out --path, --method, --body, --body-file and --expect-status"
+            )
         headers = tuple(parse_header(header) for header in options["headers"])
         return tuple(RequestSpec(**{**spec.__dict__, "headers": headers + spec.headers}) for spec in scenario.specs)
     if options["body"] is not None and options["body_file"] is not None:
