@@ -68,7 +68,9 @@ def test_two_segments_merged_equal_one_run(tmp_path: Path) -> None:
         # The criteria are not what this test is about: a loaded machine must not fail it.
         common += ["--target-avg-ms", "1e9", "--start-at", datetime.fromtimestamp(start_at, timezone.utc).isoformat()]
         for index, part in enumerate(parts, 1):
-            status, _, err = loadtest(*common, "--segment", f"{index}/2", "--json", str(part))
+            # A segment may itself run on several processes: its report is still that segment's.
+            processes = ["--processes", "2"] if index == 1 else []
+            status, _, err = loadtest(*common, *processes, "--segment", f"{index}/2", "--json", str(part))
             assert status == 0, err
         seen = dict(server.paths)
         first_arrival = min(server.arrivals)
@@ -76,6 +78,7 @@ def test_two_segments_merged_equal_one_run(tmp_path: Path) -> None:
     assert first_arrival - time.perf_counter() + time.time() >= start_at - 0.05
     first, second = report(parts[0]), report(parts[1])
     assert first["run"]["id"] == second["run"]["id"]
+    assert first["run"]["segment"] == {"offset": 0, "modulus": 2, "segments": 2}
     criteria = ["--target-rps", "1", "--target-avg-ms", "1e9"]
     status, text, err = loadtest("--merge", str(parts[0]), str(parts[1]), *criteria, "--json", str(merged))
     assert status == 0, err

@@ -33,12 +33,13 @@ def read_reports(paths: list[Path]) -> list[tuple[Path, RunResult, str]]:
     return reports
 
 
-def merge_results(results: list[RunResult]) -> RunResult:
-    """Combine results of disjoint shares that ran side by side (processes, or segments checked by the caller)."""
+def merge_results(results: list[RunResult], share: Share) -> RunResult:
+    """Combine results of disjoint shares that ran side by side into the result of ``share``, which they make up
+    (the processes of a segment, or the segments of a run as checked by the caller)."""
     first = results[0]
     stopped = next((r.stopped for r in results if r.stopped is not None), None)
     return RunResult(
-        config=replace(first.config, share=Share(0, 1, first.config.share.segments)),
+        config=replace(first.config, share=share),
         results=merge([r.results for r in results]),
         started_at=min(r.started_at for r in results),
         stopped=stopped,
@@ -61,4 +62,5 @@ def merge_reports(paths: list[Path]) -> RunResult:
     if problem is not None:
         files = ", ".join(f"{path} ({result.config.share.label})" for path, result, _ in reports)
         raise MergeError(f"--merge: {problem} in {files}")
-    return merge_results([result for _, result, _ in reports])
+    whole = Share(0, 1, reports[0][1].config.share.segments)
+    return merge_results([result for _, result, _ in reports], whole)

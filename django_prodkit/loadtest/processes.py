@@ -78,7 +78,7 @@ def run_processes(
         raise LoadTestError(errors[0])
     if not results:
         raise LoadTestError(f"none of the {processes} load processes sent a result")
-    merged = merge_results(results)
+    merged = merge_results(results, config.share)
     if len(results) < processes:
         return replace(merged, stopped=merged.stopped or STOP_INTERRUPTED)
     return merged
