@@ -101,6 +101,9 @@ class Handler(BaseHTTPRequestHandler):
             server.release.wait(10)
             self.close_connection = True
             return
+        if server.mode == "delay":
+            # Every request takes this long, however many run at once: throughput grows with concurrency.
+            time.sleep(server.delay)
         if server.mode == "slow":
             # One request at a time, however many connections: a server with a fixed capacity.
             with server.serialize:

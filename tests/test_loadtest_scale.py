@@ -184,6 +184,20 @@ def test_stages_ramp_the_rate_the_server_sees(tmp_path: Path) -> None:
     assert sum(t >= middle for t in arrivals) > 2 * sum(t < middle for t in arrivals)
 
 
+def test_stages_ramp_the_users_of_a_closed_loop(tmp_path: Path) -> None:
+    scenario = tmp_path / "users.toml"
+    scenario.write_text('[[requests]]\npath = "/"\n\n[[stages]]\nduration = 2\ntarget = 10\n')
+    with serving("delay", delay=0.02) as server:
+        args = ["1", "--scenario", str(scenario), "--url", server.url, "--target-rps", "1", "--target-avg-ms", "1e9"]
+        status, text, err = loadtest(*args)
+        arrivals = sorted(server.arrivals)
+    assert status == 0, err
+    assert "1 to 10 users, 1 stages over 2s" in text
+    # 1 -> 10 users, each request 20 ms: the second second carries clearly more requests than the first.
+    middle = arrivals[0] + 1.0
+    assert sum(t >= middle for t in arrivals) > 1.5 * sum(t < middle for t in arrivals)
+
+
 def test_a_failing_threshold_exits_3_and_abort_stops_the_run_early(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     with serving(status=503) as server:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,13 @@ class LoadTestConfig:
     def total_requests(self) -> int | None:
         """How many measured requests the whole run sends, or None when only time bounds it."""
         return None if self.requests is None or self.stages else self.users * self.requests
+
+    @property
+    def peak_users(self) -> int:
+        """The users (connections) the run needs at most: stages of a closed loop may ramp beyond ``users``."""
+        if self.open_loop or not self.stages:
+            return self.users
+        return max(self.users, *(math.ceil(stage.target) for stage in self.stages))
 
     @property
     def share_requests(self) -> int | None:

@@ -93,7 +93,7 @@ class Engine:
             await asyncio.sleep(max(config.start_at - time.time(), 0.0))
         started_at = datetime.now(timezone.utc)
         # Users keep their number in the whole run: a share has the users k with k in its stripe.
-        self.users = [User(self, k) for k in range(config.users) if config.share.includes(k)]
+        self.users = [User(self, k) for k in range(config.peak_users) if config.share.includes(k)]
         if config.open_loop and not self.users:
             self.users = [User(self, config.share.offset)]
         deadline = self.loop.call_later(config.deadline(RUN_GRACE), self.stop, STOP_DEADLINE)

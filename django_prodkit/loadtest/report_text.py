@@ -45,6 +45,8 @@ def render_header(config: LoadTestConfig, processes: int = 1) -> str:
     if config.open_loop:
         assert config.rate is not None
         plan = f"{_num(config.rate)} req/s on a fixed schedule over up to {config.users} connections"
+    elif config.stages:
+        plan = f"{config.users} to {config.peak_users} users"
     else:
         plan = f"{config.users} users"
     if config.requests is not None and not config.open_loop:
