@@ -89,8 +89,9 @@ class Engine:
         self.loop = asyncio.get_running_loop()
         await self._prepare()
         config = self.config
-        if config.start_at is not None:
-            await asyncio.sleep(max(config.start_at - time.time(), 0.0))
+        # Waiting for --start-at in short steps: Ctrl-C (stop) ends the wait too.
+        while config.start_at is not None and not self.stopped and time.time() < config.start_at:
+            await asyncio.sleep(min(config.start_at - time.time(), WATCHDOG_TICK))
         started_at = datetime.now(timezone.utc)
         # Users keep their number in the whole run: a share has the users k with k in its stripe.
         self.users = [User(self, k) for k in range(config.peak_users) if config.share.includes(k)]
