@@ -101,8 +101,9 @@ def write(path: Path, data: dict[str, Any]) -> str:
 def test_merge_rejects_what_is_not_the_segments_of_one_run(tmp_path: Path) -> None:
     one, two, other = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "other.json"
     with serving() as server:
-        for segment, path, users in (("1/2", one, "4"), ("2/2", two, "4"), ("2/2", other, "5")):
-            status, _, err = loadtest(users, "3", "--url", server.url, "--segment", segment, "--json", str(path))
+        runs = (("1/2", one, []), ("2/2", two, []), ("2/2", other, ["--header", "Authorization: Bearer other"]))
+        for segment, path, header in runs:
+            status, _, err = loadtest("4", "3", "--url", server.url, *header, "--segment", segment, "--json", str(path))
             assert status in (0, 3), err
     cases = [
         ([one, one, two], "overlapping segments: 1/2 and 1/2"),
@@ -116,6 +117,8 @@ def test_merge_rejects_what_is_not_the_segments_of_one_run(tmp_path: Path) -> No
         status, _, err = loadtest("--merge", *map(str, files))
         assert (status, message in err) == (2, True), (files, err)
     assert loadtest("4", "--merge", str(one), str(two))[0] == 2
+    status, _, err = loadtest("--merge", str(one), str(two), "--html", str(tmp_path / "no" / "r.html"))
+    assert (status, "cannot be written" in err) == (2, True)
 
 
 SCENARIO = """

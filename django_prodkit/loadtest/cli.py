@@ -17,7 +17,7 @@ from django_prodkit.loadtest import thresholds as th
 from django_prodkit.loadtest.abort import AbortCheck
 from django_prodkit.loadtest.config import DEFAULT_METHOD, DEFAULT_PATH, DEFAULT_TIMEOUT, DEFAULT_URL, ConfigError
 from django_prodkit.loadtest.merge import MergeError, merge_reports
-from django_prodkit.loadtest.options import Plan, load_scenario_option, plan, targets
+from django_prodkit.loadtest.options import Plan, check_writable, load_scenario_option, plan, targets
 from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, LoadTestError, RunResult
 from django_prodkit.loadtest.processes import run_processes
 from django_prodkit.loadtest.report_html import write_html
@@ -146,6 +146,8 @@ def execute(options: dict[str, Any], out: Stream, err: Stream, runner: Runner | 
                 raise ConfigError("--merge reads reports: leave out USERS, REQUESTS and the load options")
             scenario = load_scenario_option(options)
             criteria = targets(options) + list(scenario.criteria if scenario else ())
+            check_writable(options["json"], "--json")
+            check_writable(options["html"], "--html")
             result = merge_reports(options["merge"])
             out.write(f"Merged {len(options['merge'])} reports of run {result.config.run_id}\n")
         else:

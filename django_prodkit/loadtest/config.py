@@ -156,7 +156,11 @@ class LoadTestConfig:
         """What makes two reports shares of the same run: everything but the share itself."""
         return {
             "url": self.target.url(),
-            "requests": [[s.label, s.method, s.path, s.weight, sorted(s.expect_status)] for s in self.specs],
+            # Headers and bodies count too; only this hash of them is ever written (they may hold credentials).
+            "requests": [
+                [s.label, s.method, s.path, s.weight, sorted(s.expect_status), s.headers, s.body.hex()]
+                for s in self.specs
+            ],
             "users": self.users,
             "requests_per_user": self.requests,
             "duration": self.duration,
