@@ -80,8 +80,13 @@ def test_two_segments_merged_equal_one_run(tmp_path: Path) -> None:
     assert first["run"]["id"] == second["run"]["id"]
     assert first["run"]["segment"] == {"offset": 0, "modulus": 2, "segments": 2}
     criteria = ["--target-rps", "1", "--target-avg-ms", "1e9"]
-    status, text, err = loadtest("--merge", str(parts[0]), str(parts[1]), *criteria, "--json", str(merged))
+    html = tmp_path / "merged.html"
+    status, text, err = loadtest(
+        "--merge", str(parts[0]), str(parts[1]), *criteria, "--json", str(merged), "--html", str(html)
+    )
     assert status == 0, err
+    assert f"HTML report written to {html}" in text
+    assert "<h2>Per request</h2>" in html.read_text()
     assert "Merged 2 reports" in text
     whole = report(merged)
     # One machine's run: 7 users x 6 requests on one schedule, the same mix of paths.
