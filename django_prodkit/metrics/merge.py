@@ -23,13 +23,13 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.utils import floatToGoString
 
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC
+from django_prodkit.metrics.store import DB_QUERIES_METRIC, DURATION_METRIC, REQUESTS_METRIC
 
 # ``mmap_key`` writes json.dumps([metric name, sample name, labels, help]): ours all start like this.
 _KEY_PREFIX = '["prodkit_http_'
 _SUMMED_FILE_TYPES = ("counter", "histogram")
-_BUCKET = DURATION_METRIC + "_bucket"
-_SUM = DURATION_METRIC + "_sum"
+# Histograms by method and route, in the order they are exposed.
+_HISTOGRAMS = (DURATION_METRIC, DB_QUERIES_METRIC)
 # The layout prometheus_client's MmapedDict writes: a native int of bytes used, and a native double at each
 # value position its reader reports.
 _INTEGER = struct.Struct("i")
@@ -102,27 +102,28 @@ def _parse_key(key: str) -> tuple[str, str, dict[str, str], str]:
 
 
 def merge_directory(directory: str) -> list[Metric]:
-    """The request counter and the duration histogram, merged over every worker that ever wrote to ``directory``."""
+    """The request counter and the histograms, merged over every worker that ever wrote to ``directory``."""
     counter: Metric | None = None
-    histogram: Metric | None = None
-    buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    sums: dict[tuple[str, str], float] = defaultdict(float)
+    histograms: dict[str, Metric] = {}
+    buckets: dict[tuple[str, str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    sums: dict[tuple[str, str, str], float] = defaultdict(float)
     for key, value in sum_files(directory).items():
         metric_name, sample_name, labels, help_text = _parse_key(key)
         if metric_name == REQUESTS_METRIC:
             counter = counter or Metric(REQUESTS_METRIC, help_text, "counter")
             counter.add_sample(sample_name, dict(labels), value)
-        elif metric_name == DURATION_METRIC:
-            histogram = histogram or Metric(DURATION_METRIC, help_text, "histogram")
-            series = (labels["method"], labels["route"])
-            if sample_name == _BUCKET:
+        elif metric_name in _HISTOGRAMS:
+            if metric_name not in histograms:
+                histograms[metric_name] = Metric(metric_name, help_text, "histogram")
+            series = (metric_name, labels["method"], labels["route"])
+            if sample_name == metric_name + "_bucket":
                 buckets[series][float(labels["le"])] += value
-            elif sample_name == _SUM:
+            elif sample_name == metric_name + "_sum":
                 sums[series] += value
-    if histogram is not None:
-        for (method, route), counts in sorted(buckets.items()):
-            _add_histogram(histogram, {"method": method, "route": route}, counts, sums[(method, route)])
-    return [family for family in (counter, histogram) if family is not None]
+    for series, counts in sorted(buckets.items()):
+        metric_name, method, route = series
+        _add_histogram(histograms[metric_name], {"method": method, "route": route}, counts, sums[series])
+    return [family for family in (counter, *(histograms.get(name) for name in _HISTOGRAMS)) if family is not None]
 
 
 def _add_histogram(family: Metric, labels: dict[str, Any], counts: dict[float, float], total: float) -> None:
@@ -130,6 +131,6 @@ def _add_histogram(family: Metric, labels: dict[str, Any], counts: dict[float, f
     cumulative = 0.0
     for bound in sorted(counts):
         cumulative += counts[bound]
-        family.add_sample(_BUCKET, {**labels, "le": floatToGoString(bound)}, cumulative)  # type: ignore[no-untyped-call]
-    family.add_sample(DURATION_METRIC + "_count", labels, cumulative)
-    family.add_sample(_SUM, labels, total)
+        family.add_sample(family.name + "_bucket", {**labels, "le": floatToGoString(bound)}, cumulative)  # type: ignore[no-untyped-call]
+    family.add_sample(family.name + "_count", labels, cumulative)
+    family.add_sample(family.name + "_sum", labels, total)
