@@ -52,7 +52,17 @@ DEFAULTS: dict[str, Any] = {
         "PATCH_MODULES": [],
         "RECORD_DB_QUERIES": False,
         "PLUGINS": [],
+        "TRUST_INCOMING_SAMPLING": True,
     },
+    "OTEL": {
+        "ENABLED": False,
+        "SERVICE_NAME": None,
+        "ENDPOINT": None,
+        "TRUST_INCOMING_SAMPLING": False,
+        "AWS_SIGV4": False,
+        "AWS_REGION": None,
+    },
+    "PROPAGATE_OUTBOUND": [],
     "CLOUDWATCH": {
         "ENABLED": False,
         "MODE": "emf",
@@ -110,7 +120,17 @@ SCHEMA: dict[str, Any] = {
         "PATCH_MODULES": ListOf(str),
         "RECORD_DB_QUERIES": bool,
         "PLUGINS": ListOf(str),
+        "TRUST_INCOMING_SAMPLING": bool,
     },
+    "OTEL": {
+        "ENABLED": bool,
+        "SERVICE_NAME": (str, type(None)),
+        "ENDPOINT": (str, type(None)),
+        "TRUST_INCOMING_SAMPLING": bool,
+        "AWS_SIGV4": bool,
+        "AWS_REGION": (str, type(None)),
+    },
+    "PROPAGATE_OUTBOUND": ListOf(str),
     "CLOUDWATCH": {
         "ENABLED": bool,
         "MODE": str,
@@ -189,6 +209,7 @@ class EnvOverride:
 #: Environment variables named in the docs, read here and nowhere else in the package.
 ENV_OVERRIDES: list[EnvOverride] = [
     EnvOverride("ENABLE_XRAY", ("XRAY", "ENABLED"), parse_bool),
+    EnvOverride("ENABLE_OTEL", ("OTEL", "ENABLED"), parse_bool),
     EnvOverride("ENABLE_CLOUDWATCH_METRICS", ("CLOUDWATCH", "ENABLED"), parse_bool),
     EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
     EnvOverride("PRODKIT_DB_QUERY_WARNING", ("DB_QUERY_WARNING",), parse_optional_count),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Literal, Protocol, Union
+from typing import Literal, Protocol
 
 from django.http import HttpRequest, HttpResponseBase
 
-
 #: A span attribute's value, as OpenTelemetry and X-Ray annotations/metadata accept it.
-AttributeValue = Union[str, int, float, bool]
+AttributeValue = str | int | float | bool
 
 #: What a span that is not a request's is for: an outbound call, a task enqueued, a task run, other work.
 SpanKind = Literal["client", "producer", "consumer", "internal"]
