@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit import conf, health_checks, security_checks
+from django_prodkit import conf, db_checks, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
 from django_prodkit.tracing import checks as tracing_checks
@@ -42,7 +42,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
-CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS)
+CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS, db_checks.CHECK_IDS)
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
 
@@ -126,3 +126,4 @@ def register_all() -> None:
     health_checks.register()
     security_checks.register()
     metrics_checks.register()
+    db_checks.register()

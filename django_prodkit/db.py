@@ -53,6 +53,8 @@ _NUMBER = re.compile(r"(?<![\w.\"`$?])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
 _LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
 _ROWS = re.compile(r"\(\?(?:, \.\.\.)?\)(?:\s*,\s*\(\?(?:, \.\.\.)?\))+")
 _SPACE = re.compile(r"\s+")
+# A plain column list (the ORM names every column) says nothing about N+1 and hides the WHERE clause.
+_COLUMNS = re.compile(r"\bSELECT (DISTINCT )?([^,()]+), [^()]*? FROM\b")
 
 
 class QueryStats:
@@ -197,6 +199,7 @@ def sql_shape(sql: str) -> str:
     shape = _SPACE.sub(" ", shape).strip()
     shape = _LIST.sub("(?, ...)", shape)
     shape = _ROWS.sub("(?, ...), ...", shape)
+    shape = _COLUMNS.sub(r"SELECT \1\2, ... FROM", shape)
     if len(shape) > _MAX_SHAPE_LENGTH:
         shape = shape[: _MAX_SHAPE_LENGTH - 3] + "..."
     return shape
