@@ -42,7 +42,12 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
-CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS, db_checks.CHECK_IDS)
+CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
+    dict(CHECK_IDS),
+    cloudwatch_checks.CHECK_IDS,
+    tracing_checks.CHECK_IDS,
+    db_checks.CHECK_IDS,
+)
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
 

@@ -13,8 +13,7 @@ from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from django_prodkit import health
-from django_prodkit import db
+from django_prodkit import db, health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import ACCESS_EVENT, access_log_fields

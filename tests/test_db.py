@@ -95,7 +95,8 @@ def test_n_plus_one_warning_names_the_repeated_shape_without_its_parameters(
     assert "N+1" in message
     assert "20x SELECT " in message
     assert '"auth_user"."id" = ?' in message
-    assert "4207" not in message and "%s" not in message
+    assert "4207" not in message
+    assert "%s" not in message
     assert warning.request_id == response["X-Request-ID"]  # type: ignore[attr-defined]
     assert warning.route == "/api/v1/db/n-plus-one/"  # type: ignore[attr-defined]
     assert warning.db_queries == 20  # type: ignore[attr-defined]
@@ -232,11 +233,16 @@ def test_a_connection_opened_inside_a_users_execute_wrapper_block_keeps_both_wra
 
 def test_sql_shapes_strip_literals_and_collapse_lists() -> None:
     shape = db.sql_shape
-    assert shape("SELECT * FROM t WHERE a = %s AND b = 'it''s' AND c = 42") == "SELECT * FROM t WHERE a = ? AND b = ? AND c = ?"
+    assert (
+        shape("SELECT * FROM t WHERE a = %s AND b = 'it''s' AND c = 42")
+        == "SELECT * FROM t WHERE a = ? AND b = ? AND c = ?"
+    )
     assert shape('SELECT "t0"."col1" FROM "table2" t0 WHERE id IN (%s, %s, %s)') == (
         'SELECT "t0"."col1" FROM "table2" t0 WHERE id IN (?, ...)'
     )
-    assert shape("INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s), (%s, %s)") == "INSERT INTO t (a, b) VALUES (?, ...), ..."
+    assert (
+        shape("INSERT INTO t (a, b) VALUES (%s, %s), (%s, %s), (%s, %s)") == "INSERT INTO t (a, b) VALUES (?, ...), ..."
+    )
     assert shape("SELECT 1.5e3 FROM x\n\t WHERE a = -7 LIMIT 21") == "SELECT ? FROM x WHERE a = -? LIMIT ?"
     assert shape("SELECT %(name)s, $1") == "SELECT ?, ?"
     assert shape('SELECT DISTINCT "a"."x", "a"."y" FROM "a" WHERE "a"."x" IN (SELECT "b"."x", "b"."z" FROM "b")') == (
