@@ -53,6 +53,8 @@ class Scenario:
     apps: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     setup: Callable[[], None] | None = None
+    # Runs after ``settings.configure`` and before ``django.setup`` (an instrumentor that edits MIDDLEWARE).
+    configured: Callable[[], None] | None = None
     # Scenario names whose ratio this one is judged against, with the largest allowed ratio.
     group: str = "core"
 
@@ -256,6 +258,87 @@ SCENARIOS.extend(
 TARGETS.append(("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", 0.2))
 
 
+# --- OpenTelemetry (issue 12): TracingMiddleware's OTel backend beside opentelemetry-instrumentation-django,
+# both with the same SDK, a BatchSpanProcessor and an exporter that drops every batch (no network, no encoding).
+
+_TRACING = "django_prodkit.middleware.TracingMiddleware"
+
+
+def _noop_exporter() -> Any:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class NoopExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    return NoopExporter()
+
+
+def _prodkit_otel_setup(sampler: str) -> Callable[[], None]:
+    def setup() -> None:
+        from django_prodkit.tracing.otel import tracer
+
+        os.environ["OTEL_TRACES_SAMPLER"] = sampler
+        tracer.otlp_exporter = lambda endpoint, session=None: (_noop_exporter(), "no-op")  # type: ignore[assignment]
+
+    return setup
+
+
+def _prodkit_otel(name: str, enabled: bool, sampler: str = "always_on") -> Scenario:
+    return Scenario(
+        name,
+        before=[_TRACING],
+        settings={"PRODKIT": {"SERVICE_NAME": "bench", "OTEL": {"ENABLED": enabled}}},
+        setup=_prodkit_otel_setup(sampler),
+        group="otel",
+    )
+
+
+def _instrumentation_django(sampled: bool) -> Callable[[], None]:
+    def configured() -> None:
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+        provider = TracerProvider(
+            sampler=ALWAYS_ON if sampled else ALWAYS_OFF, resource=Resource.create({"service.name": "bench"})
+        )
+        provider.add_span_processor(BatchSpanProcessor(_noop_exporter()))
+        trace.set_tracer_provider(provider)
+        DjangoInstrumentor().instrument(tracer_provider=provider)
+
+    return configured
+
+
+SCENARIOS.extend(
+    [
+        _prodkit_otel("+ TracingMiddleware, OTel (off)", False),
+        _prodkit_otel("+ TracingMiddleware, OTel (not sampled)", True, "always_off"),
+        _prodkit_otel("+ TracingMiddleware, OTel (all sampled)", True, "always_on"),
+        Scenario(
+            "+ opentelemetry-instrumentation-django (not sampled)",
+            configured=_instrumentation_django(False),
+            group="otel",
+        ),
+        Scenario(
+            "+ opentelemetry-instrumentation-django (all sampled)",
+            configured=_instrumentation_django(True),
+            group="otel",
+        ),
+    ]
+)
+TARGETS.extend(
+    [
+        ("+ TracingMiddleware, OTel (not sampled)", "+ opentelemetry-instrumentation-django (not sampled)", 0.2),
+        ("+ TracingMiddleware, OTel (all sampled)", "+ opentelemetry-instrumentation-django (all sampled)", 1 / 3),
+    ]
+)
+ABSOLUTE_TARGETS.append(("+ TracingMiddleware, OTel (off)", 1.0))
+
+
 def _scenario(name: str) -> Scenario:
     for scenario in SCENARIOS:
         if scenario.name == name:
@@ -301,6 +384,8 @@ def _configure(scenario: Scenario) -> None:
         LOGGING=logging_config,
         **scenario.settings,
     )
+    if scenario.configured:
+        scenario.configured()
     urlpatterns.append(path("bench/<slug:slug>/", _ok_view))
 
 
@@ -409,7 +494,14 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
     rows = []
     for name, median in medians.items():
         overhead = median - base
-        rows.append({"scenario": name, "us_per_request": round(median, 2), "overhead_us": round(overhead, 2)})
+        rows.append(
+            {
+                "scenario": name,
+                "group": _scenario(name).group,
+                "us_per_request": round(median, 2),
+                "overhead_us": round(overhead, 2),
+            }
+        )
     overhead = {row["scenario"]: row["overhead_us"] for row in rows}
     targets = []
     for name, reference, limit in TARGETS:
@@ -466,6 +558,40 @@ def print_table(result: dict[str, Any]) -> None:
                 f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
                 f"(target <= {target['limit_us']} us) {mark}"
             )
+
+
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """Markdown tables for the docs, by block: one per scenario group (``core``, ``xray``, ``metrics``, ``otel``).
+
+    Each block has the default stack for reference, the group's rows, and the targets about them.
+    """
+    blocks: dict[str, str] = {}
+    groups = sorted({row.get("group", "core") for row in result["rows"]})
+    for group in groups:
+        lines = ["| scenario | µs/request | overhead over the default stack (µs) |", "| --- | ---: | ---: |"]
+        for row in result["rows"]:
+            if row.get("group", "core") == group or (row["scenario"] == "default stack" and group != "core"):
+                lines.append(f"| {row['scenario']} | {row['us_per_request']:.2f} | {row['overhead_us']:+.2f} |")
+        names = {row["scenario"] for row in result["rows"] if row.get("group", "core") == group}
+        targets = [target for target in result["targets"] if target["scenario"] in names]
+        if targets:
+            lines.append("")
+            lines.append("| target | measured | limit | met |")
+            lines.append("| --- | ---: | ---: | --- |")
+            for target in targets:
+                if "ratio" in target:
+                    what = f"{target['scenario']} / {target['reference']} (overhead ratio)"
+                    lines.append(f"| {what} | {target['ratio']:.3f} | {target['limit']:.3f} | {_met(target)} |")
+                else:
+                    what = f"{target['scenario']} (overhead, µs)"
+                    measured, limit = target["overhead_us"], target["limit_us"]
+                    lines.append(f"| {what} | {measured:.2f} | {limit:.2f} | {_met(target)} |")
+        blocks[group] = "\n".join(lines)
+    return blocks
+
+
+def _met(target: dict[str, Any]) -> str:
+    return "yes" if target["met"] else "**no**"
 
 
 def main() -> None:

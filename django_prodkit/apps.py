@@ -25,3 +25,8 @@ class ProdkitConfig(AppConfig):
         from django_prodkit.tracing.backend import setup_tracing
 
         setup_tracing()
+
+        from django_prodkit.outbound import install as install_outbound
+
+        with contextlib.suppress(ImproperlyConfigured):
+            install_outbound()

@@ -14,6 +14,7 @@ from django_prodkit import conf, db_checks, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
 from django_prodkit.tracing import checks as tracing_checks
+from django_prodkit.tracing.otel import checks as otel_checks
 
 #: Every check id this package can report, with a one-line summary (the docs list them all).
 CHECK_IDS: dict[str, str] = {
@@ -47,6 +48,7 @@ CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
     cloudwatch_checks.CHECK_IDS,
     tracing_checks.CHECK_IDS,
     db_checks.CHECK_IDS,
+    otel_checks.CHECK_IDS,
 )
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
@@ -128,6 +130,7 @@ def register_all() -> None:
     checks.register(check_middleware_order, "prodkit")
     checks.register(cloudwatch_checks.check_cloudwatch, "prodkit")
     checks.register(tracing_checks.check_tracing, "prodkit")
+    checks.register(otel_checks.check_otel, "prodkit")
     health_checks.register()
     security_checks.register()
     metrics_checks.register()

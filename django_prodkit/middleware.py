@@ -283,7 +283,9 @@ class TracingMiddleware(_HybridMiddleware):
 
         tracer = get_tracer()
         if tracer is None:
-            raise MiddlewareNotUsed("Tracing cannot run here; see manage.py check (prodkit.E030-E035, E060-E069).")
+            raise MiddlewareNotUsed(
+                "Tracing cannot run here; see manage.py check (prodkit.E030-E035, prodkit.E060-E064)."
+            )
         self.tracer = tracer
         super().__init__(get_response)
 

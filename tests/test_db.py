@@ -25,7 +25,7 @@ from django_prodkit import db
 from django_prodkit.conf import get_config, reset_config
 from django_prodkit.db_checks import check_database_figures
 from django_prodkit.metrics.store import DB_QUERIES_METRIC, reset_store
-from django_prodkit.tracing.backend import reset_tracer
+from django_prodkit.tracing.backend import get_tracer, reset_tracer
 from tests.test_metrics_e2e import free_port, request
 from tests.test_tracing_xray import Daemon
 from tests.views_db import OTHER_ALIAS
@@ -303,6 +303,33 @@ def test_the_trace_gets_the_query_count_and_time_and_tracing_alone_turns_countin
     assert figures[db.QUERY_COUNT_ATTRIBUTE] == 3
     assert isinstance(figures[db.DURATION_ATTRIBUTE], float)
     assert figures[db.DURATION_ATTRIBUTE] > 0
+
+
+@pytest.mark.django_db
+@pytest.mark.timeout(60)
+def test_the_opentelemetry_server_span_gets_the_query_count_and_time(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.otlp_receiver import Receiver
+
+    for name in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "OTEL_PROPAGATORS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    receiver = Receiver()
+    reset_tracer()
+    try:
+        settings.PRODKIT = {"OTEL": {"ENABLED": True, "ENDPOINT": receiver.url}}
+        settings.MIDDLEWARE = [REQUEST_ID, TRACING]
+        assert Client().get("/api/v1/db/three/").status_code == 200
+        tracer: Any = get_tracer()
+        assert tracer.provider.force_flush(10_000)
+        [span] = receiver.spans
+    finally:
+        reset_tracer()
+        receiver.close()
+    assert span.kind == "server"
+    assert span.attributes[db.QUERY_COUNT_ATTRIBUTE] == 3
+    assert span.attributes[db.DURATION_ATTRIBUTE] > 0
 
 
 def test_thresholds_parse_strictly_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

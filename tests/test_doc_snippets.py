@@ -58,7 +58,6 @@ EXERCISED_BY: dict[str, str] = {
     "health_checks_middleware.py": "test_middleware_snippets_follow_the_documented_order",
     "cloudwatch_settings.py": "test_middleware_snippets_follow_the_documented_order",
     "cloudwatch_gunicorn_conf.py": "test_gunicorn_configurations_load_as_gunicorn_loads_them",
-    "tracing_settings.py": "test_middleware_snippets_follow_the_documented_order",
     "request_ids_get_request_id.py": "test_get_request_id_snippet",
     "request_ids_logging.py": "test_logging_snippet_writes_the_documented_json_lines",
     "settings_prodkit.py": "test_settings_reference_snippet_is_a_valid_configuration",
@@ -87,8 +86,12 @@ DOCUMENTED_ORDER = [
     "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",
     "django_prodkit.middleware.XRayMiddleware",
+    "django_prodkit.middleware.TracingMiddleware",
     "django_prodkit.middleware.AccessLogMiddleware",
 ]
+#: Pages already written with their Python inline; each block is run by a test below.
+INLINE_PAGES = {"tracing.md", "database.md"}
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.M | re.S)
 TOKEN = "a-long-random-token"
 INCLUDE = re.compile(r"^```\{literalinclude\}\s+(\S+)", re.M)
 PYTHON_FENCE = re.compile(r"^\s*(```+|~~~+)\s*\{?(python3?|py|pycon|ipython)\}?\s*$|\{code-block\}\s*python", re.M)
@@ -134,6 +137,14 @@ def run_snippet(name: str, namespace: dict[str, Any] | None = None) -> dict[str,
     namespace = {"__name__": "snippet"} if namespace is None else namespace
     path = SNIPPETS / name
     exec(compile(path.read_text(), str(path), "exec"), namespace)
+    return namespace
+
+
+def run_inline(page: str, index: int, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute the ``index``-th Python block of ``page`` in ``namespace`` (a fresh one by default)."""
+    namespace = {"__name__": "snippet"} if namespace is None else namespace
+    block = PYTHON_BLOCK.findall((DOCS / page).read_text())[index]
+    exec(compile(block, f"{page}[{index}]", "exec"), namespace)
     return namespace
 
 
@@ -189,12 +200,11 @@ def log_lines(restore_logging: None) -> Callable[[dict[str, Any]], Callable[[], 
 
 
 def test_no_python_code_block_is_written_inline() -> None:
-    # Pages already in the new convention (a `<!-- test: KIND -->` marker before each inline block) are exempt.
     inline = [
         f"{page.name}: {m.group(0).strip()}"
         for page in pages()
+        if page.name not in INLINE_PAGES
         for m in PYTHON_FENCE.finditer(page.read_text())
-        if not page.read_text()[: m.start()].rstrip().splitlines()[-1].startswith("<!-- test:")
     ]
     assert inline == [], "put the sample in docs/snippets/ and include it with {literalinclude}"
 
@@ -219,9 +229,7 @@ def test_every_snippet_is_included_by_a_page_and_exercised_by_a_test() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "name", ["overview_middleware.py", "health_checks_middleware.py", "cloudwatch_settings.py", "tracing_settings.py"]
-)
+@pytest.mark.parametrize("name", ["overview_middleware.py", "health_checks_middleware.py", "cloudwatch_settings.py"])
 def test_middleware_snippets_follow_the_documented_order(
     name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,6 +248,30 @@ def test_middleware_snippets_follow_the_documented_order(
         response = Client().get("/api/v1/healthcheck/", HTTP_HOST="10.0.3.17:8000")  # a probe by IP
     assert response.status_code == 200
     assert response["X-Request-ID"]
+
+
+@pytest.mark.django_db
+def test_tracing_page_code_runs_and_passes_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert len(PYTHON_BLOCK.findall((DOCS / "tracing.md").read_text())) == 4
+    namespace = run_inline("tracing.md", 0, startproject_settings(tmp_path))
+    middleware: list[str] = namespace["MIDDLEWARE"]
+    ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
+    assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
+    assert middleware == ours[:-1] + STARTPROJECT_MIDDLEWARE + ours[-1:]
+    monkeypatch.setenv("ENABLE_OTEL", "true")  # as the page says
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=namespace["PRODKIT"]) == []
+    direct = run_inline("tracing.md", 3)["PRODKIT"]
+    assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=direct) == []
+    monkeypatch.delenv("ENABLE_OTEL")
+    annotate = run_inline("tracing.md", 1)["annotate"]
+    run_task = run_inline("tracing.md", 2)["run_task"]
+    request = types.SimpleNamespace()
+    annotate(request, "t-1")  # tracing off: no prodkit_trace, nothing to do
+    with override_settings(MIDDLEWARE=middleware, PRODKIT=namespace["PRODKIT"]):
+        assert run_task("send_mail", {}, lambda: "sent") == "sent"
+        response = Client().get("/api/v1/healthcheck/")
+    assert response.status_code == 200
 
 
 def test_settings_reference_snippet_is_a_valid_configuration(tmp_path: Path) -> None:
@@ -478,7 +510,7 @@ def test_emf_example_follows_the_specification() -> None:
 def test_sampling_rules_example_is_accepted_by_the_sdk(tmp_path: Path) -> None:
     rules = doc_json("tracing.md", "rules")
     xray = {"ENABLED": True, "CENTRALIZED_SAMPLING": False, "SAMPLING_RULES": rules}
-    middleware = run_snippet("tracing_settings.py", startproject_settings(tmp_path))["MIDDLEWARE"]
+    middleware = run_inline("tracing.md", 0, startproject_settings(tmp_path))["MIDDLEWARE"]
     reset_tracer()
     try:
         with override_settings(PRODKIT={"XRAY": xray}, MIDDLEWARE=middleware):

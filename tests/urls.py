@@ -24,6 +24,8 @@ api = [
     path("db/slow/", views_db.slow_query, name="db-slow"),
     path("db/async/", views_db.async_queries, name="db-async"),
     path("traced-work/", views.traced_work, name="traced-work"),
+    path("call-out/async/", views.acall_out, name="acall-out"),
+    path("call-out/<str:client>/", views.call_out, name="call-out"),
 ]
 
 urlpatterns = [

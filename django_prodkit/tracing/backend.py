@@ -1,4 +1,7 @@
-"""Choosing and building the tracer once per configuration; aws-xray-sdk is imported only from here, lazily."""
+"""Choosing and building the tracer once per configuration; the tracing SDKs are imported only from here, lazily.
+
+With both backends switched on, OpenTelemetry wins (``prodkit.E061`` says so).
+"""
 
 from __future__ import annotations
 
@@ -19,9 +22,25 @@ logger = logging.getLogger("django_prodkit.tracing")
 #: The distribution that provides the X-Ray backend, and the extra that installs it.
 XRAY_MODULE = "aws_xray_sdk"
 XRAY_EXTRA = "pip install django-prodkit[xray]"
+OTEL_EXTRA = "pip install django-prodkit[otel]"
 
 #: aws-xray-sdk's own environment variables; a change to one of them needs a freshly configured recorder.
 SDK_ENVIRONMENT = (DAEMON_ADDRESS_ENV, "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_TRACING_NAME")
+
+#: The OpenTelemetry variables that shape the tracer; a change to one of them builds a new one.
+OTEL_ENVIRONMENT = (
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_PROPAGATORS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
 
 _lock = threading.Lock()
 _current: tuple[str, Tracer | None] | None = None
@@ -32,8 +51,18 @@ def xray_installed() -> bool:
     return importlib.util.find_spec(XRAY_MODULE) is not None
 
 
-def _key(xray: dict[str, Any], service_name: str) -> str:
-    return repr((sorted(xray.items()), service_name, [os.environ.get(name) for name in SDK_ENVIRONMENT]))
+def otel_installed() -> bool:
+    """Whether the OpenTelemetry SDK and its OTLP/HTTP exporter can be imported (checked without importing)."""
+    from django_prodkit.tracing.otel.config import EXPORTER_MODULE, OTEL_MODULE
+
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in (OTEL_MODULE, EXPORTER_MODULE))
+    except ImportError:
+        return False
+
+
+def _key(backend: dict[str, Any], service_name: str, environment: tuple[str, ...]) -> str:
+    return repr((sorted(backend.items()), service_name, [os.environ.get(name) for name in environment]))
 
 
 def get_tracer() -> Tracer | None:
@@ -45,20 +74,44 @@ def get_tracer() -> Tracer | None:
     """
     global _current
     config = get_config()
-    xray = config["XRAY"]
-    if not xray["ENABLED"]:
+    if config["OTEL"]["ENABLED"]:
+        key = "otel" + _key(config["OTEL"], config["SERVICE_NAME"], OTEL_ENVIRONMENT)
+        build: Any = _build_otel
+    elif config["XRAY"]["ENABLED"]:
+        key = "xray" + _key(config["XRAY"], config["SERVICE_NAME"], SDK_ENVIRONMENT)
+        build = _build
+    else:
         return None
-    key = _key(xray, config["SERVICE_NAME"])
+    current = _current
+    if current is not None and current[0] == key:
+        return current[1]
     with _lock:
         if _current is not None and _current[0] == key:
             return _current[1]
         if _current is not None and _current[1] is not None:
             _current[1].shutdown()
-        _current = (key, _build(xray, config["SERVICE_NAME"]))
+        _current = (key, build(config))
         return _current[1]
 
 
-def _build(xray: dict[str, Any], service_name: str) -> Tracer | None:
+def _build_otel(config: dict[str, Any]) -> Tracer | None:
+    if not otel_installed():
+        logger.warning(
+            "OpenTelemetry tracing is on but the otel extra is not installed (%s); tracing is off.", OTEL_EXTRA
+        )
+        return None
+    try:
+        from django_prodkit.tracing.otel.config import resolve
+        from django_prodkit.tracing.otel.tracer import build_tracer
+
+        return build_tracer(resolve(config))
+    except Exception as exc:
+        logger.warning("OpenTelemetry tracing could not be set up and is off (%s); run manage.py check.", exc)
+        return None
+
+
+def _build(config: dict[str, Any]) -> Tracer | None:
+    xray, service_name = config["XRAY"], config["SERVICE_NAME"]
     if not xray_installed():
         logger.warning("X-Ray tracing is on but aws-xray-sdk is not installed (%s); tracing is off.", XRAY_EXTRA)
         return None
@@ -80,13 +133,19 @@ def _build(xray: dict[str, Any], service_name: str) -> Tracer | None:
 def setup_tracing() -> None:
     """Configure tracing at startup (from ``AppConfig.ready``) so management commands and threads are covered.
 
-    Does nothing, and imports nothing, when tracing is off.
+    Does nothing, and imports nothing, when tracing is off. The OpenTelemetry backend starts no thread
+    here: its batch processor starts in the process that ends the first span (after gunicorn's fork).
     """
     try:
         get_tracer()
     except ImproperlyConfigured:
         # Reported by the system checks (prodkit.E002/E003); startup goes on.
         return
+
+
+def shutdown_tracing() -> None:
+    """Export what this process has queued and stop the tracer (gunicorn's ``worker_exit``); never raises."""
+    reset_tracer()
 
 
 def reset_tracer() -> None:

@@ -41,6 +41,8 @@ resource "aws_apprunner_service" "app" {
           SERVICE_NAME              = var.service_name
           SERVICE_VERSION           = var.image_tag
           ENABLE_XRAY               = tostring(var.enable_xray)
+          ENABLE_OTEL               = tostring(var.enable_otel)
+          OTEL_AWS_SIGV4            = tostring(var.enable_otel)
           ENABLE_CLOUDWATCH_METRICS = tostring(var.enable_cloudwatch_metrics)
         }
         runtime_environment_secrets = {

@@ -79,6 +79,12 @@ variable "enable_xray" {
   default     = true
 }
 
+variable "enable_otel" {
+  description = "Trace requests with OpenTelemetry, spans sent straight to X-Ray's OTLP endpoint signed with the instance role (sets ENABLE_OTEL and OTEL_AWS_SIGV4; needs CloudWatch Transaction Search). Turn enable_xray off with it."
+  type        = bool
+  default     = false
+}
+
 variable "enable_cloudwatch_metrics" {
   description = "Publish django-prodkit's request metrics to CloudWatch (sets ENABLE_CLOUDWATCH_METRICS)."
   type        = bool
