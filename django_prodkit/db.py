@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -60,9 +61,11 @@ _COLUMNS = re.compile(r"\bSELECT (DISTINCT )?([^,()]+), [^()]*? FROM\b")
 class QueryStats:
     """The queries of one request so far: how many, their total time, and (for the warning) which."""
 
-    __slots__ = ("count", "seconds", "started", "statements")
+    __slots__ = ("count", "lock", "seconds", "started", "statements")
 
     def __init__(self, remember_statements: bool) -> None:
+        # An async view may run several sync_to_async calls at once, each in its own thread and connection.
+        self.lock = threading.Lock()
         self.count = 0
         self.seconds = 0.0
         self.started = time.perf_counter()
@@ -91,11 +94,13 @@ def count_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, 
     try:
         return execute(sql, params, many, context)
     finally:
-        stats.seconds += time.perf_counter() - start
-        stats.count += 1
-        statements = stats.statements
-        if statements is not None and (sql in statements or len(statements) < _MAX_STATEMENTS):
-            statements[sql] = statements.get(sql, 0) + 1
+        elapsed = time.perf_counter() - start
+        with stats.lock:
+            stats.seconds += elapsed
+            stats.count += 1
+            statements = stats.statements
+            if statements is not None and (sql in statements or len(statements) < _MAX_STATEMENTS):
+                statements[sql] = statements.get(sql, 0) + 1
 
 
 def _add_wrapper(connection: BaseDatabaseWrapper) -> None:

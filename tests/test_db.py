@@ -136,6 +136,16 @@ def test_an_async_views_orm_calls_are_counted_in_its_request(access_log: pytest.
 
 
 @pytest.mark.django_db(transaction=True)
+def test_queries_of_threads_running_at_once_for_one_request_are_all_counted(
+    access_log: pytest.LogCaptureFixture,
+) -> None:
+    for _ in range(3):
+        response = async_to_sync(AsyncClient().get)("/api/v1/db/parallel/")
+        assert response.json() == {"queries": 200}
+    assert [r.db_queries for r in access_records(access_log)] == [200, 200, 200]  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_async_requests_count_only_their_own_queries(access_log: pytest.LogCaptureFixture) -> None:
     import asyncio
 

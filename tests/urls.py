@@ -23,6 +23,7 @@ api = [
     path("db/two-databases/", views_db.two_databases, name="db-two-databases"),
     path("db/slow/", views_db.slow_query, name="db-slow"),
     path("db/async/", views_db.async_queries, name="db-async"),
+    path("db/parallel/", views_db.parallel_queries, name="db-parallel"),
     path("traced-work/", views.traced_work, name="traced-work"),
     path("call-out/async/", views.acall_out, name="acall-out"),
     path("call-out/<str:client>/", views.call_out, name="call-out"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from asgiref.sync import sync_to_async
@@ -55,3 +56,19 @@ async def async_queries(request: HttpRequest) -> JsonResponse:
     # In a thread of its own, with a connection of its own: counted all the same.
     groups = await sync_to_async(lambda: list(Group.objects.all()), thread_sensitive=False)()
     return JsonResponse({"users": users, "exists": exists, "groups": len(groups)})
+
+
+def _queries_in_a_thread(count: int) -> int:
+    try:
+        with connection.cursor() as cursor:
+            for value in range(count):
+                cursor.execute("SELECT %s", [value])
+    finally:
+        connection.close()
+    return count
+
+
+async def parallel_queries(request: HttpRequest) -> JsonResponse:
+    """Four threads at once, each with its own connection, all counted in this request."""
+    done = await asyncio.gather(*(sync_to_async(_queries_in_a_thread, thread_sensitive=False)(50) for _ in range(4)))
+    return JsonResponse({"queries": sum(done)})
