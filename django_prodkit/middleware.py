@@ -76,7 +76,7 @@ class RequestIDMiddleware(_HybridMiddleware):
         self.trust_incoming = config["REQUEST_ID_TRUST_INCOMING"]
         self.expose = config["REQUEST_ID_EXPOSE_HEADER"]
         # Outermost of ours, so the database figures cover the whole request; None when nothing reports them.
-        self.db = db.request_counter()
+        self.db_counter = db.request_counter()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -84,7 +84,7 @@ class RequestIDMiddleware(_HybridMiddleware):
         request_id = self._request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
-        counter = self.db
+        counter = self.db_counter
         counting = counter.begin() if counter is not None else None
         try:
             response = self.get_response(request)
@@ -100,7 +100,7 @@ class RequestIDMiddleware(_HybridMiddleware):
         request_id = self._request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
-        counter = self.db
+        counter = self.db_counter
         counting = counter.begin() if counter is not None else None
         try:
             response = await self.get_response(request)
