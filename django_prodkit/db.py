@@ -99,7 +99,8 @@ def count_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, 
             stats.seconds += elapsed
             stats.count += 1
             statements = stats.statements
-            if statements is not None and (sql in statements or len(statements) < _MAX_STATEMENTS):
+            # Raw cursors may pass other objects (psycopg's sql.Composed, which is not hashable): not named.
+            if statements is not None and type(sql) is str and (sql in statements or len(statements) < _MAX_STATEMENTS):
                 statements[sql] = statements.get(sql, 0) + 1
 
 

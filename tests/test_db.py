@@ -18,7 +18,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_prodkit import db
@@ -239,6 +239,24 @@ def test_a_connection_opened_inside_a_users_execute_wrapper_block_keeps_both_wra
         db.uninstall()
     assert calls == ["SELECT 1"]
     assert db_wrapper_installed == [[db.count_query]]
+
+
+def test_statements_that_are_not_strings_are_counted_but_not_named() -> None:
+    class Composed:
+        """Like psycopg's sql.Composed: a statement object that is not hashable."""
+
+        __hash__ = None  # type: ignore[assignment]
+
+    counter = db.RequestCounter(1, None)
+    token = counter.begin()
+    try:
+        results = [db.count_query(lambda *args: "done", sql, None, False, {}) for sql in (Composed(), "SELECT 1")]
+        stats = db.current()
+        assert stats is not None
+        assert (results, stats.count, stats.statements) == (["done", "done"], 2, {"SELECT 1": 1})
+    finally:
+        counter.end(token, RequestFactory().get("/"))
+    assert db.current() is None
 
 
 def test_sql_shapes_strip_literals_and_collapse_lists() -> None:
