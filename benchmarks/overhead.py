@@ -294,6 +294,17 @@ def _prodkit_otel(name: str, enabled: bool, sampler: str = "always_on") -> Scena
     )
 
 
+def _dead_collector() -> None:
+    """The real OTLP/HTTP exporter, sending to a port on 127.0.0.1 where nothing listens."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ["OTEL_TRACES_SAMPLER"] = "always_on"
+    os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"http://127.0.0.1:{port}/v1/traces"
+
+
 def _instrumentation_django(sampled: bool) -> Callable[[], None]:
     def configured() -> None:
         from opentelemetry import trace
@@ -319,6 +330,13 @@ SCENARIOS.extend(
         _prodkit_otel("+ TracingMiddleware, OTel (not sampled)", True, "always_off"),
         _prodkit_otel("+ TracingMiddleware, OTel (all sampled)", True, "always_on"),
         Scenario(
+            "+ TracingMiddleware, OTel (all sampled, collector down)",
+            before=[_TRACING],
+            settings={"PRODKIT": {"SERVICE_NAME": "bench", "OTEL": {"ENABLED": True}}},
+            setup=_dead_collector,
+            group="otel",
+        ),
+        Scenario(
             "+ opentelemetry-instrumentation-django (not sampled)",
             configured=_instrumentation_django(False),
             group="otel",
@@ -334,6 +352,8 @@ TARGETS.extend(
     [
         ("+ TracingMiddleware, OTel (not sampled)", "+ opentelemetry-instrumentation-django (not sampled)", 0.2),
         ("+ TracingMiddleware, OTel (all sampled)", "+ opentelemetry-instrumentation-django (all sampled)", 1 / 3),
+        # A dead collector must not slow requests: the same overhead as with an exporter that drops everything.
+        ("+ TracingMiddleware, OTel (all sampled, collector down)", "+ TracingMiddleware, OTel (all sampled)", 1.25),
     ]
 )
 ABSOLUTE_TARGETS.append(("+ TracingMiddleware, OTel (off)", 1.0))

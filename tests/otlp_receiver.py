@@ -95,7 +95,7 @@ def sigv4_is_valid(method: str, url: str, headers: dict[str, str], body: bytes, 
 class Receiver:
     """An OTLP/HTTP receiver on 127.0.0.1 (a free port) in a thread; stop it with :meth:`close`."""
 
-    def __init__(self, credentials: Any = None, region: str = "eu-west-1") -> None:
+    def __init__(self, credentials: Any = None, region: str = "eu-west-1", port: int = 0) -> None:
         self.spans: list[ReceivedSpan] = []
         self.requests = 0
         self.refused = 0
@@ -127,7 +127,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()

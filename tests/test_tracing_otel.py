@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from django_prodkit.logging import JSONFormatter, RequestIDFilter
+from django_prodkit.logging import ConsoleFormatter, JSONFormatter, RequestIDFilter
 from django_prodkit.tracing.backend import get_tracer, reset_tracer
 from tests.otlp_receiver import ReceivedSpan, Receiver
 
@@ -111,6 +111,23 @@ def test_unsampled_context_gives_no_span_but_keeps_the_trace_id_in_logs(tracing:
     assert (sampled["trace_id"], sampled["span_id"]) == (span.trace_id, span.span_id)
     # A new trace id starts with the epoch seconds, as X-Ray (and the collector's awsxray exporter) require.
     assert abs(int(span.trace_id[:8], 16) - time.time()) < 3600
+
+
+def test_console_lines_carry_the_trace_and_span_ids(tracing: Any, receiver: Receiver) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ConsoleFormatter())
+    handler.addFilter(RequestIDFilter())
+    view_logger = logging.getLogger("tests.views")
+    view_logger.addHandler(handler)
+    view_logger.setLevel(logging.INFO)
+    try:
+        Client().get("/api/v1/hello/")
+    finally:
+        view_logger.removeHandler(handler)
+        view_logger.setLevel(logging.NOTSET)
+    [span] = flushed(receiver)
+    assert f"trace_id={span.trace_id} span_id={span.span_id}" in stream.getvalue()
 
 
 def test_errors_faults_and_unmatched_routes(tracing: Any, receiver: Receiver) -> None:
@@ -217,6 +234,46 @@ def test_a_dead_collector_fails_nothing_and_warns_once(
     assert "Could not export spans" in warnings[0].getMessage()
 
 
+def test_an_outage_warns_once_drops_between_probes_and_ends_with_one_info(caplog: pytest.LogCaptureFixture) -> None:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from django_prodkit.tracing.otel.export import QuietExporter, mute_exporter_logs
+
+    mute_exporter_logs()
+    port = _closed_port()
+    inner = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=2)
+    exporter = QuietExporter(inner, "the test collector", probe_interval=3600)
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.trace import SpanContext, TraceFlags
+
+    context = SpanContext(1, 1, False, TraceFlags(TraceFlags.SAMPLED))
+    batch = [ReadableSpan(name="a", context=context, resource=Resource.create({}), start_time=1, end_time=2)]
+    with caplog.at_level(logging.INFO, logger="django_prodkit.tracing"):
+        assert exporter.export(batch) == SpanExportResult.FAILURE
+        back = Receiver(port=port)
+        try:
+            # Within the probe interval nothing is sent, even though the collector is back.
+            assert exporter.export(batch) == SpanExportResult.FAILURE
+            assert back.requests == 0
+            exporter._next_probe = 0.0  # the probe interval has passed
+            assert exporter.export(batch) == SpanExportResult.SUCCESS
+            assert back.requests == 1
+        finally:
+            back.close()
+        assert exporter.export(batch) == SpanExportResult.FAILURE  # a second outage
+    exporter.shutdown()
+    records = [r for r in caplog.records if r.name == "django_prodkit.tracing"]
+    assert [(r.levelname, r.getMessage()[:20]) for r in records] == [
+        ("WARNING", "Could not export spa"),
+        ("INFO", "Spans reach the test"),
+        ("WARNING", "Could not export spa"),
+    ]
+    assert "2 spans were dropped" in records[1].getMessage()  # the failed batch and the skipped one
+    assert all(r.exc_info is None for r in records)
+
+
 OFF_SCRIPT = """
 import json, sys
 import django
@@ -286,7 +343,8 @@ def test_sigv4_exports_are_signed_as_xray_checks_them(
             assert Client().get("/api/v1/hello/").status_code == 200
             flushed(checking)
         assert (len(checking.spans), checking.refused) == (1, 1)
-        assert [r.getMessage()[:27] for r in caplog.records] == ["Could not export spans to h"]
+        warnings = [r.getMessage()[:27] for r in caplog.records if r.levelno >= logging.WARNING]
+        assert warnings == ["Could not export spans to h"]
     finally:
         reset_tracer()
         checking.close()

@@ -60,3 +60,19 @@ def test_environment_parsing() -> None:
     assert parse_propagators({}) == DEFAULT_PROPAGATORS
     assert parse_propagators({"OTEL_PROPAGATORS": "xray, baggage"}) == ("xray",)
     assert parse_propagators({"OTEL_PROPAGATORS": "none"}) == ()
+
+
+def test_enable_otel_is_parsed_strictly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from django_prodkit.conf import get_config, reset_config
+
+    monkeypatch.setenv("ENABLE_OTEL", "On")
+    reset_config()
+    assert get_config()["OTEL"]["ENABLED"] is True
+    monkeypatch.setenv("ENABLE_OTEL", "maybe")
+    reset_config()
+    with pytest.raises(ImproperlyConfigured, match="ENABLE_OTEL"):
+        get_config()
+    monkeypatch.delenv("ENABLE_OTEL")
+    reset_config()

@@ -43,7 +43,8 @@ OTEL_ENVIRONMENT = (
 )
 
 _lock = threading.Lock()
-_current: tuple[str, Tracer | None] | None = None
+#: The configuration dict and environment the tracer was built for, the key they make, and the tracer.
+_current: tuple[dict[str, Any], tuple[str | None, ...], str, Tracer | None] | None = None
 
 
 def xray_installed() -> bool:
@@ -61,8 +62,8 @@ def otel_installed() -> bool:
         return False
 
 
-def _key(backend: dict[str, Any], service_name: str, environment: tuple[str, ...]) -> str:
-    return repr((sorted(backend.items()), service_name, [os.environ.get(name) for name in environment]))
+def _key(backend: dict[str, Any], service_name: str, environment: tuple[str | None, ...]) -> str:
+    return repr((sorted(backend.items()), service_name, environment))
 
 
 def get_tracer() -> Tracer | None:
@@ -74,24 +75,25 @@ def get_tracer() -> Tracer | None:
     """
     global _current
     config = get_config()
-    if config["OTEL"]["ENABLED"]:
-        key = "otel" + _key(config["OTEL"], config["SERVICE_NAME"], OTEL_ENVIRONMENT)
-        build: Any = _build_otel
-    elif config["XRAY"]["ENABLED"]:
-        key = "xray" + _key(config["XRAY"], config["SERVICE_NAME"], SDK_ENVIRONMENT)
-        build = _build
-    else:
+    otel = config["OTEL"]["ENABLED"]
+    if not otel and not config["XRAY"]["ENABLED"]:
         return None
+    environment = tuple([os.environ.get(name) for name in (OTEL_ENVIRONMENT if otel else SDK_ENVIRONMENT)])
     current = _current
-    if current is not None and current[0] == key:
-        return current[1]
+    # Called for every outbound call and task: the cached configuration is the same object until it changes.
+    if current is not None and current[0] is config and current[1] == environment:
+        return current[3]
+    name = "OTEL" if otel else "XRAY"
+    key = name + _key(config[name], config["SERVICE_NAME"], environment)
     with _lock:
-        if _current is not None and _current[0] == key:
-            return _current[1]
-        if _current is not None and _current[1] is not None:
-            _current[1].shutdown()
-        _current = (key, build(config))
-        return _current[1]
+        if _current is not None and _current[2] == key:
+            _current = (config, environment, key, _current[3])
+            return _current[3]
+        if _current is not None and _current[3] is not None:
+            _current[3].shutdown()
+        tracer = _build_otel(config) if otel else _build(config)
+        _current = (config, environment, key, tracer)
+        return tracer
 
 
 def _build_otel(config: dict[str, Any]) -> Tracer | None:
@@ -152,6 +154,6 @@ def reset_tracer() -> None:
     """Shut the current tracer down and forget it (tests, reconfiguration)."""
     global _current
     with _lock:
-        if _current is not None and _current[1] is not None:
-            _current[1].shutdown()
+        if _current is not None and _current[3] is not None:
+            _current[3].shutdown()
         _current = None

@@ -70,7 +70,8 @@ class QuietExporter(SpanExporter):
             result = SpanExportResult.FAILURE
         if result == SpanExportResult.SUCCESS:
             if self._down_since is not None:
-                logger.warning(
+                # Not a warning: an outage logs one warning, when it starts.
+                logger.info(
                     "Spans reach %s again; %d spans were dropped while it could not be reached.",
                     self._target,
                     self._dropped,
