@@ -84,7 +84,7 @@ def test_first_claim_records_the_start(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [multiproc.STARTED_MARKER]
 
 
-def test_gunicorn_hooks_keep_counters_of_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gunicorn_hooks_fold_the_counters_of_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path))
     from django_prodkit import gunicorn
 
@@ -94,7 +94,9 @@ def test_gunicorn_hooks_keep_counters_of_dead_workers(tmp_path: Path, monkeypatc
     for name in ("counter_42.db", "histogram_42.db", "gauge_livesum_42.db", "gauge_min_42.db"):
         (tmp_path / name).write_bytes(b"")
     gunicorn.child_exit(None, SimpleNamespace(pid=42))
-    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_42.db", "gauge_min_42.db", "histogram_42.db"]
+    # Live gauges dropped, counters and histograms folded into the compacted store; other gauges left.
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["gauge_min_42.db"]
+    assert (tmp_path / "prodkit_compacted").is_file()
     gunicorn.on_exit(None)
     assert tmp_path.is_dir() or gunicorn.CHOSEN_HERE
 
