@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit import conf, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.stack import index_of, installed_middleware
 from django_prodkit.tracing import checks as tracing_checks
 
 #: Every check id this package can report, with a one-line summary (the docs list them all).
@@ -98,10 +98,10 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def check_middleware_order(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Middleware that logs must run inside ``RequestIDMiddleware`` so its lines carry the id."""
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if REQUEST_ID_MIDDLEWARE not in middleware:
+    middleware = installed_middleware()
+    position = index_of(REQUEST_ID_MIDDLEWARE, middleware)
+    if position is None:
         return []
-    position = middleware.index(REQUEST_ID_MIDDLEWARE)
     return [
         checks.Warning(
             f"{name} is listed before {REQUEST_ID_MIDDLEWARE}, so its log lines have no request id.",
@@ -109,7 +109,7 @@ def check_middleware_order(app_configs: Sequence[Any] | None = None, **kwargs: A
             id="prodkit.W001",
         )
         for name in _NEEDS_REQUEST_ID
-        if name in middleware and middleware.index(name) < position
+        if (found := index_of(name, middleware)) is not None and found < position
     ]
 
 

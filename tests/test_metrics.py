@@ -114,6 +114,7 @@ def test_empty_snapshot_has_every_key(client: Client) -> None:
     assert data["error_rate"] == {"4xx": 0.0, "5xx": 0.0}
     assert data["top_endpoints"] == {}
     assert data["started_at"].endswith("+00:00")
+    assert (data["mode"], data["warning"]) == ("single-process", None)
 
 
 def test_top_endpoints_sorted_and_limited(client: Client, settings: Any) -> None:
@@ -310,3 +311,46 @@ def test_async_health_checks_are_counted(settings: Any) -> None:
         return await client.get(METRICS, headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert json.loads(async_to_sync(run)().content)["top_endpoints"] == {"GET /api/v1/healthcheck/": 1}
+
+
+def test_subclasses_of_our_middleware_are_recognised(settings: Any) -> None:
+    """Listed by their own paths, a project's subclasses count as ours: health checks counted once, no checks."""
+    from django_prodkit.checks import check_middleware_order
+    from django_prodkit.health_checks import check_health_middleware
+    from django_prodkit.metrics.checks import check_metrics_settings
+
+    ours = {
+        "django_prodkit.middleware.RequestIDMiddleware": "tests.custom_middleware.MyRequestID",
+        "django_prodkit.middleware.MetricsMiddleware": "tests.custom_middleware.MyMetrics",
+    }
+    rest = [ours.get(m, m) for m in settings.MIDDLEWARE]
+    settings.MIDDLEWARE = [rest[0], "tests.custom_middleware.MyHealth", *rest[1:]]
+    client = Client()
+    assert client.get("/api/v1/healthcheck/").status_code == 200
+    assert client.get("/api/v1/hello/").status_code == 200
+    assert snapshot(client)["top_endpoints"] == {"GET /api/v1/healthcheck/": 1, "GET /api/v1/hello/": 1}
+    assert [m.id for m in check_metrics_settings()] == []
+    assert [m.id for m in check_health_middleware()] == []
+    assert check_middleware_order() == []
+    # The ordering checks see the subclasses where they are: the request id one listed too late warns.
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[1:], settings.MIDDLEWARE[0]]
+    assert [m.id for m in check_middleware_order()] == ["prodkit.W001"]
+    assert [m.id for m in check_health_middleware()] == []
+
+
+def test_a_cancelled_async_request_is_counted_as_499_and_the_cancellation_goes_on() -> None:
+    """What Django does when an ASGI client disconnects: the view's task is cancelled (also tested with uvicorn)."""
+    import asyncio
+
+    from django.test import RequestFactory
+
+    from django_prodkit.middleware import AccessLogMiddleware, MetricsMiddleware
+
+    async def cancelled(request: Any) -> Any:
+        raise asyncio.CancelledError
+
+    request = RequestFactory().get("/api/v1/hello/")
+    stack = MetricsMiddleware(AccessLogMiddleware(cancelled))
+    with pytest.raises(asyncio.CancelledError):
+        async_to_sync(stack)(request)
+    assert snapshot(Client())["status_codes"] == {"499": 1}

@@ -102,9 +102,9 @@ def test_nothing_follows_a_planted_link(tmp_path: Path) -> None:
     key = mmap_key("prodkit_http_requests", "prodkit_http_requests_total", ["s"], ["200"], "h")
     write_worker_file(directory, "counter", 1, {key: 1.0})
     # A planted compacted store is neither read nor written through (O_NOFOLLOW): the compaction refuses.
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="symbolic links"):
         compaction.read_compacted(str(directory))
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="symbolic links"):
         compaction.compact(str(directory), 1)
     os.remove(directory / compaction.COMPACTED_FILE)
     assert sum_files(str(directory)) == {key: 1.0}  # the linked counter file is not read
@@ -146,7 +146,8 @@ def test_reads_racing_compactions_are_always_exact(tmp_path: Path) -> None:
     command = [sys.executable, "-c", READER, str(directory), str(stop)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env) as reader:
-        assert reader.stdin is not None and reader.stdout is not None
+        assert reader.stdin is not None
+        assert reader.stdout is not None
         reader.stdin.write(json.dumps(expected) + "\n")
         reader.stdin.flush()
         time.sleep(0.3)

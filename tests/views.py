@@ -87,3 +87,9 @@ async def async_streamed(request: HttpRequest) -> StreamingHttpResponse:
 def slow(request: HttpRequest) -> HttpResponse:
     time.sleep(0.03)
     return HttpResponse("slow")
+
+
+async def async_wait(request: HttpRequest) -> HttpResponse:
+    """Long enough for a client to give up: Django cancels the view when the client disconnects."""
+    await asyncio.sleep(30)
+    return HttpResponse("waited")

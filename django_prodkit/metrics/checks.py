@@ -9,13 +9,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from django_prodkit.conf import get_config
 from django_prodkit.metrics.multiproc import MULTIPROC_ENV, multiproc_dir
+from django_prodkit.stack import index_of
 
 METRICS_VIEW = "prodkit:metrics"
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
@@ -76,8 +76,7 @@ def check_metrics_settings(app_configs: Sequence[Any] | None = None, **kwargs: A
             )
         )
     messages.extend(_multiprocess_messages())
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if METRICS_MIDDLEWARE not in middleware and _routed() is not None:
+    if index_of(METRICS_MIDDLEWARE) is None and _routed() is not None:
         messages.append(
             checks.Warning(
                 "The metrics endpoint is routed but MetricsMiddleware is not in MIDDLEWARE, so it reports nothing.",

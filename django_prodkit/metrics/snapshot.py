@@ -64,8 +64,13 @@ def _merge_buckets(per_endpoint: Iterable[dict[float, float]]) -> Buckets:
     return sorted(summed.items())
 
 
-def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode: str) -> dict[str, Any]:
-    """The endpoint's JSON document: counts, response times, error rates and the top endpoints."""
+def build_snapshot(
+    families: Sequence[Metric], started_at: float, top: int, mode: str, warning: str | None = None
+) -> dict[str, Any]:
+    """The endpoint's JSON document: counts, response times, error rates and the top endpoints.
+
+    ``warning`` says what is wrong with the counts (one worker's of several), ``None`` when they are whole.
+    """
     status_codes: dict[str, float] = defaultdict(float)
     endpoint_counts: dict[str, float] = defaultdict(float)
     buckets: dict[str, dict[float, float]] = defaultdict(dict)
@@ -107,4 +112,5 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
         "top_endpoints_response_time_ms": top_timing,
         "started_at": datetime.fromtimestamp(started_at, tz=timezone.utc).isoformat(),
         "mode": mode,
+        "warning": warning,
     }
