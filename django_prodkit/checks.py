@@ -40,6 +40,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
     "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
+    "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
 CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS)

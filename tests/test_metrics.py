@@ -17,7 +17,7 @@ from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_prodkit.metrics import observers
-from django_prodkit.metrics.store import reset_store
+from django_prodkit.metrics.store import default_buckets, reset_store
 from tests.tools import require_tool
 
 TOKEN = "s3cret-token-for-tests"
@@ -152,8 +152,8 @@ def test_random_paths_and_methods_add_no_series(client: Client) -> None:
     text = prometheus(client, HTTP_ACCEPT="text/plain")
     assert set(counter_values(text)) == {("OTHER", "/api/v1/hello/", "200"), ("OTHER", "<unmatched>", "404")}
     series = [line for line in text.splitlines() if line and not line.startswith("#")]
-    # Two endpoints: a histogram each (buckets, +Inf, sum, count), a counter each, the start time.
-    assert len(series) == 2 * (75 + 2) + 2 + 1
+    # Two endpoints: a histogram each (34 bounds, +Inf, sum, count), a counter each, the start time.
+    assert len(series) == 2 * (len(default_buckets()) + 3) + 2 + 1 == 77
 
 
 def test_prometheus_output_matches_json_and_parses(client: Client) -> None:
@@ -354,3 +354,22 @@ def test_a_cancelled_async_request_is_counted_as_499_and_the_cancellation_goes_o
     with pytest.raises(asyncio.CancelledError):
         async_to_sync(stack)(request)
     assert snapshot(Client())["status_codes"] == {"499": 1}
+
+
+def test_an_instance_label_is_opt_in(client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_prodkit.cloudwatch.config import CloudWatchSettings
+
+    assert client.get("/api/v1/hello/").status_code == 200
+    assert "service_instance_id" not in prometheus(client, HTTP_ACCEPT="text/plain")
+    assert ("Instance", "web-3") not in CloudWatchSettings.from_config().service_dimensions
+    monkeypatch.setenv("PRODKIT_METRICS_INSTANCE", " web-3 ")
+    settings.PRODKIT = {"METRICS_TOKENS": [TOKEN]}
+    text = prometheus(client, HTTP_ACCEPT="text/plain")
+    families = list(text_string_to_metric_families(text))
+    samples = [sample for family in families for sample in family.samples]
+    assert samples
+    assert all(sample.labels["service_instance_id"] == "web-3" for sample in samples)
+    assert counter_values(text) == {("GET", "/api/v1/hello/", "200"): 1.0}
+    assert ("Instance", "web-3") in CloudWatchSettings.from_config().service_dimensions
+    settings.PRODKIT = {"METRICS_TOKENS": [TOKEN], "CLOUDWATCH": {"DIMENSIONS": {"Instance": "mine"}}}
+    assert ("Instance", "mine") in CloudWatchSettings.from_config().service_dimensions

@@ -40,7 +40,9 @@ class Server:
 
 
 @contextmanager
-def serve(tmp_path: Path, command: list[str], *, multiproc: bool, env: dict[str, str] | None = None) -> Iterator[Server]:
+def serve(
+    tmp_path: Path, command: list[str], *, multiproc: bool, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     port = free_port()
     log = tmp_path / "server.log"
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_workers", "PYTHONPATH": str(ROOT), **(env or {})}

@@ -16,7 +16,7 @@ import pytest
 from django_prodkit.metrics import multiproc
 from django_prodkit.metrics.checks import check_metrics_settings, check_metrics_token
 from django_prodkit.metrics.snapshot import build_snapshot, percentile
-from django_prodkit.metrics.store import MetricStore, default_buckets, percentile_error_bound
+from django_prodkit.metrics.store import PERCENTILE_ERROR, MetricStore, default_buckets, percentile_error_bound
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,12 +27,14 @@ def exact_percentile(values: list[float], quantile: float) -> float:
     return ordered[max(1, math.ceil(quantile * len(ordered))) - 1]
 
 
-def test_default_buckets_bound_the_percentile_error_below_ten_percent() -> None:
+def test_default_buckets_bound_the_percentile_error_with_few_series() -> None:
     buckets = default_buckets()
-    assert buckets[0] == 0.0001
-    assert buckets[-1] >= 60.0
+    assert buckets[0] == 0.0005
+    assert buckets[-1] >= 60.0 > buckets[-2]
     assert list(buckets) == sorted(set(buckets))
-    assert percentile_error_bound(buckets) < 0.10
+    assert percentile_error_bound(buckets) <= PERCENTILE_ERROR == 0.20
+    # The fewest geometric bounds that keep the promise over that range: one fewer could not reach 60 s.
+    assert len(buckets) == math.ceil(math.log(60.0 / 0.0005) / math.log((1 + PERCENTILE_ERROR) ** 2)) + 1 == 34
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -179,6 +181,10 @@ def test_settings_checks(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert ids(check_metrics_settings()) == ["prodkit.E020", "prodkit.E021"]
     settings.PRODKIT = {"METRICS_BUCKETS": [-1.0]}
     assert ids(check_metrics_settings()) == ["prodkit.E020"]
+    settings.PRODKIT = {"METRICS_BUCKETS": [0.001 * i for i in range(1, 62)]}
+    assert ids(check_metrics_settings()) == ["prodkit.W024"]
+    settings.PRODKIT = {"METRICS_BUCKETS": [0.001 * i for i in range(1, 61)]}
+    assert check_metrics_settings() == []
     settings.PRODKIT = {}
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path / "missing"))
     assert ids(check_metrics_settings()) == ["prodkit.E022"]

@@ -50,7 +50,8 @@ def serve(request: HttpRequest) -> HttpResponse:
         )
         body, content_type = render.render_json(snapshot)
     else:
-        body, content_type = render.render_prometheus(families, store.started_at, fmt, accept)
+        instance = get_config()["METRICS_INSTANCE"]
+        body, content_type = render.render_prometheus(families, store.started_at, fmt, accept, instance)
     response = HttpResponse(body, content_type=content_type)
     response["Vary"] = "Accept, Authorization, Cookie"
     return response
