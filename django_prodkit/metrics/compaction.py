@@ -158,18 +158,18 @@ def compact(directory: str, pid: int | str) -> bool:
         if not dead and not leftover and not current.folding:
             return False
         totals: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
-        for kind, values in current.values.items():
-            totals[kind].update(values)
+        for kind, kind_values in current.values.items():
+            totals[kind].update(kind_values)
         for worker_file in dead:
             for key, value in read_values(worker_file.path).items():
                 totals[worker_file.type][key] += value
-        values = {kind: dict(kind_values) for kind, kind_values in totals.items()}
+        folded = {kind: dict(kind_values) for kind, kind_values in totals.items()}
         generation = current.generation + 1
-        _write(directory, Compacted(generation, current.folding | {pid}, values))
+        _write(directory, Compacted(generation, current.folding | {pid}, folded))
         for worker_file in [*dead, *leftover]:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(worker_file.path)
-        _write(directory, Compacted(generation + 1, frozenset(), values))
+        _write(directory, Compacted(generation + 1, frozenset(), folded))
     return bool(dead)
 
 
