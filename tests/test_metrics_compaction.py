@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.mmap_dict import mmap_key
 
-from django_prodkit.metrics import compaction, multiproc
+from django_prodkit.metrics import compaction, merge, multiproc
 from django_prodkit.metrics.files import read_values
 from django_prodkit.metrics.merge import merge_directory, sum_files
 from tests.test_metrics_store import as_samples, fake_worker, write_worker_file
@@ -40,6 +40,8 @@ def test_folding_keeps_every_value_and_removes_the_files(tmp_path: Path) -> None
     assert not compaction.compact(str(tmp_path), 5)  # nothing left to fold
     assert db_files(tmp_path) == [f"{kind}_{pid}.db" for kind in ("counter", "histogram") for pid in range(6, 9)]
     assert as_samples(merge_directory(str(tmp_path))) == before
+    # The reader's cache of file layouts forgets the folded files: it stays as small as the directory.
+    assert sorted(Path(path).name for path in merge._indexes if path.startswith(str(tmp_path))) == db_files(tmp_path)
     stored = compaction.read_compacted(str(tmp_path))
     assert stored.folding == frozenset()
     # Generic over every family in the files: another library's counter is folded too.

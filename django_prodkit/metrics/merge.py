@@ -73,9 +73,10 @@ def _sum_live(directory: str, folding: frozenset[str], totals: dict[str, float])
         index = _index(worker_file.path, data, used, inode)
         for key, position in zip(index.keys, index.positions, strict=True):
             totals[key] += unpack(data, position)[0]
-    # Forget the files that were folded away, so the cache stays as small as the directory.
-    for path in [path for path in _indexes if path not in seen]:
-        del _indexes[path]
+    # Forget the files that were folded away, so the cache stays as small as the directory. A set difference
+    # and pop, not a loop over the dict: threads of one worker (gthread) read at the same time.
+    for path in _indexes.keys() - seen:
+        _indexes.pop(path, None)
 
 
 def _try_sum(directory: str) -> dict[str, float] | None:
