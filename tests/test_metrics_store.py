@@ -107,16 +107,19 @@ def test_importing_the_gunicorn_hooks_chooses_a_directory(tmp_path: Path) -> Non
     script = (
         "import os, gunicorn.app.base, django_prodkit.gunicorn as g; g.on_starting(None);"
         "d = os.environ['PROMETHEUS_MULTIPROC_DIR'];"
-        "print(d, os.path.isdir(d), g.CHOSEN_HERE); g.on_exit(None); print(os.path.exists(d))"
+        "print(d, os.path.isdir(d), g.CHOSEN_HERE, oct(os.stat(d).st_mode & 0o777));"
+        "g.on_exit(None); print(os.path.exists(d))"
     )
     env = {k: v for k, v in os.environ.items() if k != multiproc.MULTIPROC_ENV}
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=True
     )
-    chosen, is_dir, chosen_here, exists_after = result.stdout.split()
+    chosen, is_dir, chosen_here, mode, exists_after = result.stdout.split()
     assert chosen.startswith(str(tmp_path / "django-prodkit-metrics-"))
-    assert (is_dir, chosen_here, exists_after) == ("True", "True", "False")
+    # mkdtemp: an unpredictable name (not the master's pid) that only this user may enter.
+    assert not chosen.endswith(f"-{os.getpid()}")
+    assert (is_dir, chosen_here, mode, exists_after) == ("True", "True", "0o700", "False")
 
 
 def test_a_new_master_does_not_share_the_directory_of_the_old_one(tmp_path: Path) -> None:
