@@ -27,11 +27,7 @@ class UnsampledTrace:
     """A request that is not sampled: it keeps its trace id (logs, response header) and records nothing."""
 
     def __init__(
-        self,
-        trace_id: str,
-        requested: bool,
-        trace_token: Token[tuple[str, str | None] | None],
-        entities_token: Token[Any] | None,
+        self, trace_id: str, requested: bool, trace_token: Token[tuple[str, str | None] | None], entities_token: Token[Any] | None
     ) -> None:
         self.trace_id = trace_id
         self._requested = requested
