@@ -67,3 +67,18 @@ def test_web_concurrency_is_the_fallback(monkeypatch: pytest.MonkeyPatch, caplog
     workers.detect_server.cache_clear()
     workers.per_worker_warning.cache_clear()
     assert workers.per_worker_warning() is None
+
+
+def test_an_object_that_fails_inspection_never_fails_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gunicorn.workers.base  # noqa: F401 - so the inspection asks isinstance() of a gunicorn Worker
+
+    class Hostile:
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise RuntimeError("inspected")
+
+    def run(self: object) -> workers.Server | None:
+        return workers.detect_server()
+
+    monkeypatch.setenv(workers.WEB_CONCURRENCY, "2")
+    assert run(Hostile()) == workers.Server("a server with WEB_CONCURRENCY=2", 2)

@@ -33,11 +33,12 @@ def _from_object(candidate: Any) -> Server | None:
     gunicorn_workers = sys.modules.get("gunicorn.workers.base")
     if gunicorn_workers is not None and isinstance(candidate, gunicorn_workers.Worker):
         return Server("gunicorn", int(candidate.cfg.workers))
+    uvicorn_server = sys.modules.get("uvicorn.server")
+    if uvicorn_server is not None and isinstance(candidate, uvicorn_server.Server):
+        candidate = candidate.config
     uvicorn_config = sys.modules.get("uvicorn.config")
-    if uvicorn_config is not None:
-        config = getattr(candidate, "config", candidate)  # uvicorn's Server holds its Config
-        if isinstance(config, uvicorn_config.Config):
-            return Server("uvicorn", int(config.workers))
+    if uvicorn_config is not None and isinstance(candidate, uvicorn_config.Config):
+        return Server("uvicorn", int(candidate.workers))
     return None
 
 
@@ -57,10 +58,14 @@ def _from_stack(frame: FrameType | None) -> Server | None:
 @functools.cache
 def detect_server() -> Server | None:
     """The server and its worker count, or ``None`` when no known server runs this process (cached)."""
-    for frame in sys._current_frames().values():
-        found = _from_stack(frame)
-        if found is not None:
-            return found
+    try:
+        for frame in sys._current_frames().values():
+            found = _from_stack(frame)
+            if found is not None:
+                return found
+    except Exception:
+        # A guess that fails must never fail the request it runs in; the environment is the fallback.
+        logger.debug("could not inspect the server's objects", exc_info=True)
     raw = os.environ.get(WEB_CONCURRENCY, "")
     if raw.isdigit() and int(raw) > 1:
         return Server(f"a server with {WEB_CONCURRENCY}={raw}", int(raw))
