@@ -6,13 +6,13 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit import access_log_checks, conf, db_checks, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.stack import index_of, installed_middleware
 from django_prodkit.tracing import checks as tracing_checks
 from django_prodkit.tracing.otel import checks as otel_checks
 
@@ -43,6 +43,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
     "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
+    "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
 CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
@@ -111,10 +112,10 @@ def check_settings(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
 
 def check_middleware_order(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Middleware that logs must run inside ``RequestIDMiddleware`` so its lines carry the id."""
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if REQUEST_ID_MIDDLEWARE not in middleware:
+    middleware = installed_middleware()
+    position = index_of(REQUEST_ID_MIDDLEWARE, middleware)
+    if position is None:
         return []
-    position = middleware.index(REQUEST_ID_MIDDLEWARE)
     return [
         checks.Warning(
             f"{name} is listed before {REQUEST_ID_MIDDLEWARE}, so its log lines have no request id.",
@@ -122,7 +123,7 @@ def check_middleware_order(app_configs: Sequence[Any] | None = None, **kwargs: A
             id="prodkit.W001",
         )
         for name in _NEEDS_REQUEST_ID
-        if name in middleware and middleware.index(name) < position
+        if (found := index_of(name, middleware)) is not None and found < position
     ]
 
 

@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOP_ENDPOINTS": 10,
     "METRICS_EXCLUDE_VIEWS": ["prodkit:metrics"],
     "METRICS_BUCKETS": [],
+    "METRICS_INSTANCE": "",
     "SERVICE_VERSION": "",
     "HEALTH_CHECK_TIMEOUT": 1.5,
     "HEALTH_CHECK_DATABASES": None,
@@ -103,6 +104,7 @@ SCHEMA: dict[str, Any] = {
     "METRICS_TOP_ENDPOINTS": int,
     "METRICS_EXCLUDE_VIEWS": ListOf(str),
     "METRICS_BUCKETS": ListOf(float),
+    "METRICS_INSTANCE": str,
     "SERVICE_VERSION": str,
     "HEALTH_CHECK_TIMEOUT": float,
     "HEALTH_CHECK_DATABASES": (ListOf(str), type(None)),
@@ -204,6 +206,11 @@ def parse_csv(name: str, raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def parse_text(name: str, raw: str) -> str:
+    """A text environment variable, stripped."""
+    return raw.strip()
+
+
 @dataclass(frozen=True)
 class EnvOverride:
     """An environment variable that overrides one ``PRODKIT`` key (``path`` walks nested dicts)."""
@@ -221,6 +228,7 @@ ENV_OVERRIDES: list[EnvOverride] = [
     EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
     EnvOverride("PRODKIT_DB_QUERY_WARNING", ("DB_QUERY_WARNING",), parse_optional_count),
     EnvOverride("PRODKIT_SLOW_REQUEST_MS", ("SLOW_REQUEST_MS",), parse_optional_ms),
+    EnvOverride("PRODKIT_METRICS_INSTANCE", ("METRICS_INSTANCE",), parse_text),
 ]
 
 

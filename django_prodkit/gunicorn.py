@@ -6,9 +6,9 @@ from your ``gunicorn.conf.py``::
     from django_prodkit.gunicorn import child_exit, on_exit, on_starting, worker_exit  # noqa: F401
 
 Loaded by gunicorn, it sets ``PROMETHEUS_MULTIPROC_DIR`` when it is not set yet (a fresh directory per
-server under the system temporary directory), before any worker imports prometheus_client. Counters and
-histograms of dead workers stay in the directory and keep counting in the merged totals, so recycled workers
-lose nothing.
+server, created by ``tempfile.mkdtemp``: an unpredictable name, mode 0700), before any worker imports
+prometheus_client. When a worker exits, the master folds its counters and histograms into one compacted
+file and deletes its files, so recycled workers lose nothing and the directory stays bounded.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ _OWNER_ENV = "PRODKIT_METRICS_DIR_OWNER"
 
 
 def _default_directory() -> str:
-    # The master's pid keeps two servers on one host apart.
-    return os.path.join(tempfile.gettempdir(), f"{_DEFAULT_PREFIX}{os.getpid()}")
+    # An unpredictable name and mode 0700: another local user can neither guess it nor plant files in it.
+    return tempfile.mkdtemp(prefix=_DEFAULT_PREFIX)
 
 
 #: Whether this module chose the directory (and so may delete it when the server exits). Only when loaded by
@@ -52,12 +52,15 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Gunicorn ``child_exit``: drop the dead worker's live gauges; its counters stay in the totals."""
+    """Gunicorn ``child_exit``: fold the dead worker's counters and histograms into the totals, drop its files."""
     directory = multiproc_dir()
     if directory is not None:
         from prometheus_client import multiprocess
 
+        from django_prodkit.metrics.compaction import compact_quietly
+
         multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]
+        compact_quietly(directory, worker.pid)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

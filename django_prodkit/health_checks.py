@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from django_prodkit import conf
 from django_prodkit.health import HEALTH_URL_NAMES
+from django_prodkit.stack import index_of, installed_middleware, is_kind
 
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
 
@@ -116,13 +117,14 @@ _MAY_PRECEDE_HEALTH = frozenset(
 
 def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``HealthCheckMiddleware`` must come before Django's middleware and have health endpoints to serve."""
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    middleware = installed_middleware()
     config = _config()
-    if HEALTH_MIDDLEWARE not in middleware or config is None:
+    position = index_of(HEALTH_MIDDLEWARE, middleware)
+    if position is None or config is None:
         return []
     messages: list[checks.CheckMessage] = []
-    above = middleware[: middleware.index(HEALTH_MIDDLEWARE)]
-    blocking = [name for name in above if name not in _MAY_PRECEDE_HEALTH]
+    above = middleware[:position]
+    blocking = [name for name in above if not any(is_kind(name, ours) for ours in _MAY_PRECEDE_HEALTH)]
     if blocking:
         messages.append(
             checks.Warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import MiddlewareNotUsed
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.urls import ResolverMatch
 from django.utils.cache import patch_vary_headers
 from structlog.contextvars import bind_contextvars, reset_contextvars
@@ -31,6 +32,10 @@ from django_prodkit.request_id import (
 GetResponse = Callable[[HttpRequest], Any]
 
 EXPOSE_HEADERS = "Access-Control-Expose-Headers"
+
+#: nginx's "client closed request": recorded for an ASGI request whose client disconnected while its view
+#: ran (Django then cancels the view, and ``CancelledError`` passes through every ``__acall__``).
+CLIENT_CLOSED_REQUEST = 499
 
 # Only cross-origin requests carry Origin, and only their responses need the expose header.
 _ORIGIN_META_KEY = "HTTP_ORIGIN"
@@ -171,11 +176,18 @@ class AccessLogMiddleware(_HybridMiddleware):
 
     async def __acall__(self, request: HttpRequest) -> Any:
         start = time.perf_counter()
-        response = await self.get_response(request)
+        try:
+            response = await self.get_response(request)
+        except asyncio.CancelledError:
+            self._log_status(request, CLIENT_CLOSED_REQUEST, start)
+            raise
         self._log(request, response, start)
         return response
 
     def _log(self, request: HttpRequest, response: HttpResponseBase, start: float) -> None:
+        self._log_status(request, response.status_code, start)
+
+    def _log_status(self, request: HttpRequest, status: int, start: float) -> None:
         duration_ms = (time.perf_counter() - start) * 1000.0
         if not self.logger.isEnabledFor(logging.INFO):
             return
@@ -189,7 +201,7 @@ class AccessLogMiddleware(_HybridMiddleware):
             normalize_method(request.method),
             route_of(request),
             path,
-            response.status_code,
+            status,
             duration_ms,
             user_id_of(request),
         )
@@ -213,7 +225,7 @@ class HealthCheckMiddleware(_HybridMiddleware):
         from django_prodkit.metrics.recording import recorder_for
 
         # Health checks answered here never reach MetricsMiddleware below, and users expect to see them counted.
-        self.recorder = recorder_for(f"{__name__}.{type(self).__name__}")
+        self.recorder = recorder_for(f"{type(self).__module__}.{type(self).__qualname__}")
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -235,7 +247,12 @@ class HealthCheckMiddleware(_HybridMiddleware):
         # Readiness blocks until its checks answer or time out: keep that off the event loop and off the
         # single thread Django shares between sync views.
         start = time.perf_counter()
-        response = await sync_to_async(health.serve, thread_sensitive=False)(request, match)
+        try:
+            response = await sync_to_async(health.serve, thread_sensitive=False)(request, match)
+        except asyncio.CancelledError:
+            if self.recorder is not None:
+                self.recorder.record(request, CLIENT_CLOSED_REQUEST, time.perf_counter() - start)
+            raise
         if self.recorder is not None:
             self.recorder.record(request, response.status_code, time.perf_counter() - start)
         return response
@@ -273,7 +290,11 @@ class MetricsMiddleware(_HybridMiddleware):
 
     async def __acall__(self, request: HttpRequest) -> Any:
         start = time.perf_counter()
-        response = await self.get_response(request)
+        try:
+            response = await self.get_response(request)
+        except asyncio.CancelledError:
+            self.recorder.record(request, CLIENT_CLOSED_REQUEST, time.perf_counter() - start)
+            raise
         self.recorder.record(request, response.status_code, time.perf_counter() - start)
         return response
 
@@ -318,7 +339,12 @@ class TracingMiddleware(_HybridMiddleware):
         trace = self.tracer.begin(request)
         request.prodkit_trace = trace  # type: ignore[attr-defined]
         try:
-            response = await self.get_response(request)
+            try:
+                response = await self.get_response(request)
+            except asyncio.CancelledError:
+                db.annotate_trace(trace)
+                trace.finish(request, HttpResponse(status=CLIENT_CLOSED_REQUEST))
+                raise
             db.annotate_trace(trace)
             trace.finish(request, response)
             return response

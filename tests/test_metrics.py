@@ -17,7 +17,7 @@ from django.test import AsyncClient, Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from django_prodkit.metrics import observers
-from django_prodkit.metrics.store import reset_store
+from django_prodkit.metrics.store import default_buckets, reset_store
 from tests.tools import require_tool
 
 TOKEN = "s3cret-token-for-tests"
@@ -114,6 +114,7 @@ def test_empty_snapshot_has_every_key(client: Client) -> None:
     assert data["error_rate"] == {"4xx": 0.0, "5xx": 0.0}
     assert data["top_endpoints"] == {}
     assert data["started_at"].endswith("+00:00")
+    assert (data["mode"], data["warning"]) == ("single-process", None)
 
 
 def test_top_endpoints_sorted_and_limited(client: Client, settings: Any) -> None:
@@ -151,9 +152,9 @@ def test_random_paths_and_methods_add_no_series(client: Client) -> None:
     text = prometheus(client, HTTP_ACCEPT="text/plain")
     assert set(counter_values(text)) == {("OTHER", "/api/v1/hello/", "200"), ("OTHER", "<unmatched>", "404")}
     series = [line for line in text.splitlines() if line and not line.startswith("#")]
-    # Two endpoints: a duration and a queries histogram each (buckets, +Inf, sum, count), a counter each, the
-    # start time.
-    assert len(series) == 2 * (75 + 2) + 2 * (12 + 3) + 2 + 1
+    # Two endpoints: a duration histogram each (34 bounds, +Inf, sum, count), a queries histogram each (12 bounds,
+    # +Inf, sum, count), a counter each, the start time.
+    assert len(series) == 2 * (len(default_buckets()) + 3) + 2 * (12 + 3) + 2 + 1
 
 
 def test_prometheus_output_matches_json_and_parses(client: Client) -> None:
@@ -311,3 +312,65 @@ def test_async_health_checks_are_counted(settings: Any) -> None:
         return await client.get(METRICS, headers={"Authorization": f"Bearer {TOKEN}"})
 
     assert json.loads(async_to_sync(run)().content)["top_endpoints"] == {"GET /api/v1/healthcheck/": 1}
+
+
+def test_subclasses_of_our_middleware_are_recognised(settings: Any) -> None:
+    """Listed by their own paths, a project's subclasses count as ours: health checks counted once, no checks."""
+    from django_prodkit.checks import check_middleware_order
+    from django_prodkit.health_checks import check_health_middleware
+    from django_prodkit.metrics.checks import check_metrics_settings
+
+    ours = {
+        "django_prodkit.middleware.RequestIDMiddleware": "tests.custom_middleware.MyRequestID",
+        "django_prodkit.middleware.MetricsMiddleware": "tests.custom_middleware.MyMetrics",
+    }
+    rest = [ours.get(m, m) for m in settings.MIDDLEWARE]
+    settings.MIDDLEWARE = [rest[0], "tests.custom_middleware.MyHealth", *rest[1:]]
+    client = Client()
+    assert client.get("/api/v1/healthcheck/").status_code == 200
+    assert client.get("/api/v1/hello/").status_code == 200
+    assert snapshot(client)["top_endpoints"] == {"GET /api/v1/healthcheck/": 1, "GET /api/v1/hello/": 1}
+    assert [m.id for m in check_metrics_settings()] == []
+    assert [m.id for m in check_health_middleware()] == []
+    assert check_middleware_order() == []
+    # The ordering checks see the subclasses where they are: the request id one listed too late warns.
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE[1:], settings.MIDDLEWARE[0]]
+    assert [m.id for m in check_middleware_order()] == ["prodkit.W001"]
+    assert [m.id for m in check_health_middleware()] == []
+
+
+def test_a_cancelled_async_request_is_counted_as_499_and_the_cancellation_goes_on() -> None:
+    """What Django does when an ASGI client disconnects: the view's task is cancelled (also tested with uvicorn)."""
+    import asyncio
+
+    from django.test import RequestFactory
+
+    from django_prodkit.middleware import AccessLogMiddleware, MetricsMiddleware
+
+    async def cancelled(request: Any) -> Any:
+        raise asyncio.CancelledError
+
+    request = RequestFactory().get("/api/v1/hello/")
+    stack = MetricsMiddleware(AccessLogMiddleware(cancelled))
+    with pytest.raises(asyncio.CancelledError):
+        async_to_sync(stack)(request)
+    assert snapshot(Client())["status_codes"] == {"499": 1}
+
+
+def test_an_instance_label_is_opt_in(client: Client, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_prodkit.cloudwatch.config import CloudWatchSettings
+
+    assert client.get("/api/v1/hello/").status_code == 200
+    assert "service_instance_id" not in prometheus(client, HTTP_ACCEPT="text/plain")
+    assert ("Instance", "web-3") not in CloudWatchSettings.from_config().service_dimensions
+    monkeypatch.setenv("PRODKIT_METRICS_INSTANCE", " web-3 ")
+    settings.PRODKIT = {"METRICS_TOKENS": [TOKEN]}
+    text = prometheus(client, HTTP_ACCEPT="text/plain")
+    families = list(text_string_to_metric_families(text))
+    samples = [sample for family in families for sample in family.samples]
+    assert samples
+    assert all(sample.labels["service_instance_id"] == "web-3" for sample in samples)
+    assert counter_values(text) == {("GET", "/api/v1/hello/", "200"): 1.0}
+    assert ("Instance", "web-3") in CloudWatchSettings.from_config().service_dimensions
+    settings.PRODKIT = {"METRICS_TOKENS": [TOKEN], "CLOUDWATCH": {"DIMENSIONS": {"Instance": "mine"}}}
+    assert ("Instance", "mine") in CloudWatchSettings.from_config().service_dimensions

@@ -16,7 +16,7 @@ import pytest
 from django_prodkit.metrics import multiproc
 from django_prodkit.metrics.checks import check_metrics_settings, check_metrics_token
 from django_prodkit.metrics.snapshot import build_snapshot, percentile
-from django_prodkit.metrics.store import MetricStore, default_buckets, percentile_error_bound
+from django_prodkit.metrics.store import PERCENTILE_ERROR, MetricStore, default_buckets, percentile_error_bound
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,12 +27,14 @@ def exact_percentile(values: list[float], quantile: float) -> float:
     return ordered[max(1, math.ceil(quantile * len(ordered))) - 1]
 
 
-def test_default_buckets_bound_the_percentile_error_below_ten_percent() -> None:
+def test_default_buckets_bound_the_percentile_error_with_few_series() -> None:
     buckets = default_buckets()
-    assert buckets[0] == 0.0001
-    assert buckets[-1] >= 60.0
+    assert buckets[0] == 0.0005
+    assert buckets[-1] >= 60.0 > buckets[-2]
     assert list(buckets) == sorted(set(buckets))
-    assert percentile_error_bound(buckets) < 0.10
+    assert percentile_error_bound(buckets) <= PERCENTILE_ERROR == 0.20
+    # The fewest geometric bounds that keep the promise over that range: one fewer could not reach 60 s.
+    assert len(buckets) == math.ceil(math.log(60.0 / 0.0005) / math.log((1 + PERCENTILE_ERROR) ** 2)) + 1 == 34
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -84,7 +86,7 @@ def test_first_claim_records_the_start(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [multiproc.STARTED_MARKER]
 
 
-def test_gunicorn_hooks_keep_counters_of_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gunicorn_hooks_fold_the_counters_of_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path))
     from django_prodkit import gunicorn
 
@@ -94,7 +96,9 @@ def test_gunicorn_hooks_keep_counters_of_dead_workers(tmp_path: Path, monkeypatc
     for name in ("counter_42.db", "histogram_42.db", "gauge_livesum_42.db", "gauge_min_42.db"):
         (tmp_path / name).write_bytes(b"")
     gunicorn.child_exit(None, SimpleNamespace(pid=42))
-    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["counter_42.db", "gauge_min_42.db", "histogram_42.db"]
+    # Live gauges dropped, counters and histograms folded into the compacted store; other gauges left.
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["gauge_min_42.db"]
+    assert (tmp_path / "prodkit_compacted").is_file()
     gunicorn.on_exit(None)
     assert tmp_path.is_dir() or gunicorn.CHOSEN_HERE
 
@@ -103,16 +107,18 @@ def test_importing_the_gunicorn_hooks_chooses_a_directory(tmp_path: Path) -> Non
     script = (
         "import os, gunicorn.app.base, django_prodkit.gunicorn as g; g.on_starting(None);"
         "d = os.environ['PROMETHEUS_MULTIPROC_DIR'];"
-        "print(d, os.path.isdir(d), g.CHOSEN_HERE); g.on_exit(None); print(os.path.exists(d))"
+        "print(d, os.path.isdir(d), g.CHOSEN_HERE, oct(os.stat(d).st_mode & 0o777));"
+        "g.on_exit(None); print(os.path.exists(d))"
     )
     env = {k: v for k, v in os.environ.items() if k != multiproc.MULTIPROC_ENV}
     env["TMPDIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=True
     )
-    chosen, is_dir, chosen_here, exists_after = result.stdout.split()
+    chosen, is_dir, chosen_here, mode, exists_after = result.stdout.split()
     assert chosen.startswith(str(tmp_path / "django-prodkit-metrics-"))
-    assert (is_dir, chosen_here, exists_after) == ("True", "True", "False")
+    # mkdtemp: a random name that only this user may enter.
+    assert (is_dir, chosen_here, mode, exists_after) == ("True", "True", "0o700", "False")
 
 
 def test_a_new_master_does_not_share_the_directory_of_the_old_one(tmp_path: Path) -> None:
@@ -177,6 +183,10 @@ def test_settings_checks(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert ids(check_metrics_settings()) == ["prodkit.E020", "prodkit.E021"]
     settings.PRODKIT = {"METRICS_BUCKETS": [-1.0]}
     assert ids(check_metrics_settings()) == ["prodkit.E020"]
+    settings.PRODKIT = {"METRICS_BUCKETS": [0.001 * i for i in range(1, 62)]}
+    assert ids(check_metrics_settings()) == ["prodkit.W024"]
+    settings.PRODKIT = {"METRICS_BUCKETS": [0.001 * i for i in range(1, 61)]}
+    assert check_metrics_settings() == []
     settings.PRODKIT = {}
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path / "missing"))
     assert ids(check_metrics_settings()) == ["prodkit.E022"]

@@ -28,6 +28,7 @@ api = [
     path("traced-work/", views.traced_work, name="traced-work"),
     path("call-out/async/", views.acall_out, name="acall-out"),
     path("call-out/<str:client>/", views.call_out, name="call-out"),
+    path("async-wait/", views.async_wait, name="async-wait"),
 ]
 
 urlpatterns = [

@@ -143,3 +143,9 @@ async def acall_out(request: HttpRequest) -> JsonResponse:
     async with httpx.AsyncClient(timeout=10) as session:
         response = await session.get(request.GET["url"])
     return JsonResponse({"seen": response.json(), "trace_id": get_trace_id()})
+
+
+async def async_wait(request: HttpRequest) -> HttpResponse:
+    """Long enough for a client to give up: Django cancels the view when the client disconnects."""
+    await asyncio.sleep(30)
+    return HttpResponse("waited")

@@ -7,12 +7,12 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit.cloudwatch.config import MAX_DIMENSION_VALUE, MAX_EXTRA_DIMENSIONS, MODES, RESERVED_DIMENSIONS
 from django_prodkit.conf import get_config
+from django_prodkit.stack import index_of
 
 CHECK_IDS: dict[str, str] = {
     "prodkit.E040": "CLOUDWATCH.MODE is neither 'emf' nor 'api'.",
@@ -121,7 +121,7 @@ def check_cloudwatch(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
                 "prodkit.E046",
             )
         )
-    if cw["ENABLED"] and METRICS_MIDDLEWARE not in list(getattr(settings, "MIDDLEWARE", None) or []):
+    if cw["ENABLED"] and index_of(METRICS_MIDDLEWARE) is None:
         messages.append(
             checks.Warning(
                 "CloudWatch publishing is enabled but no request is measured.",

@@ -13,6 +13,8 @@ MODES = ("emf", "api")
 MAX_EXTRA_DIMENSIONS = 27
 RESERVED_DIMENSIONS = frozenset({"Service", "Endpoint", "Method", "Task"})
 SERVICE_DIMENSION = "Service"
+#: Added to every metric when ``METRICS_INSTANCE`` is set (a ``DIMENSIONS`` entry of that name wins).
+INSTANCE_DIMENSION = "Instance"
 ENDPOINT_DIMENSION = "Endpoint"
 METHOD_DIMENSION = "Method"
 TASK_DIMENSION = "Task"
@@ -47,7 +49,7 @@ class CloudWatchSettings:
             namespace=cw["NAMESPACE"],
             service=cw["SERVICE_NAME"] or config["SERVICE_NAME"],
             flush_interval=float(cw["FLUSH_INTERVAL"]),
-            dimensions=tuple(sorted((cw["DIMENSIONS"] or {}).items())),
+            dimensions=tuple(sorted(_extra_dimensions(cw["DIMENSIONS"], config["METRICS_INSTANCE"]).items())),
             buffer_size=cw["BUFFER_SIZE"],
             logger=cw["LOGGER"],
             region=cw["REGION"],
@@ -64,6 +66,13 @@ class CloudWatchSettings:
 def task_dimensions(task: str) -> list[tuple[str, str]]:
     """The per-task dimension (the task name, bounded to CloudWatch's length limit)."""
     return [(TASK_DIMENSION, task[:MAX_DIMENSION_VALUE] or "<unknown>")]
+
+
+def _extra_dimensions(configured: Mapping[str, str] | None, instance: str) -> dict[str, str]:
+    extra = dict(configured or {})
+    if instance:
+        extra.setdefault(INSTANCE_DIMENSION, instance[:MAX_DIMENSION_VALUE])
+    return extra
 
 
 def endpoint_dimensions(route: str, method: str) -> list[tuple[str, str]]:

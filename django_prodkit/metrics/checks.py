@@ -9,16 +9,18 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import NoReverseMatch, reverse
 
 from django_prodkit.conf import get_config
 from django_prodkit.metrics.multiproc import MULTIPROC_ENV, multiproc_dir
+from django_prodkit.stack import index_of
 
 METRICS_VIEW = "prodkit:metrics"
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
+#: More bounds than this multiply the series per endpoint without a useful gain in accuracy.
+MAX_BUCKETS = 60
 
 
 def _routed() -> str | None:
@@ -63,8 +65,20 @@ def check_metrics_settings(app_configs: Sequence[Any] | None = None, **kwargs: A
         messages.append(
             checks.Error(
                 f"PRODKIT['METRICS_BUCKETS'] = {buckets!r:.120} is not a strictly increasing list of positive seconds.",
-                hint="Leave it empty for the default buckets, which keep percentiles within 10 %.",
+                hint="Leave it empty for the default buckets, which keep percentiles within 20 %.",
                 id="prodkit.E020",
+            )
+        )
+    elif len(buckets) > MAX_BUCKETS:
+        # Imported here: the store imports prometheus_client, which must wait for PROMETHEUS_MULTIPROC_DIR.
+        from django_prodkit.metrics.store import default_buckets
+
+        messages.append(
+            checks.Warning(
+                f"PRODKIT['METRICS_BUCKETS'] has {len(buckets)} bounds: every endpoint costs {len(buckets) + 3} "
+                "Prometheus series.",
+                hint=f"Use at most {MAX_BUCKETS}; the default {len(default_buckets())} keep percentiles within 20 %.",
+                id="prodkit.W024",
             )
         )
     if config["METRICS_TOP_ENDPOINTS"] < 1:
@@ -76,8 +90,7 @@ def check_metrics_settings(app_configs: Sequence[Any] | None = None, **kwargs: A
             )
         )
     messages.extend(_multiprocess_messages())
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if METRICS_MIDDLEWARE not in middleware and _routed() is not None:
+    if index_of(METRICS_MIDDLEWARE) is None and _routed() is not None:
         messages.append(
             checks.Warning(
                 "The metrics endpoint is routed but MetricsMiddleware is not in MIDDLEWARE, so it reports nothing.",

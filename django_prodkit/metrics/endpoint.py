@@ -9,9 +9,16 @@ from django_prodkit.metrics import render
 from django_prodkit.metrics.auth import Access, authorize
 from django_prodkit.metrics.snapshot import build_snapshot
 from django_prodkit.metrics.store import get_store
+from django_prodkit.metrics.workers import per_worker_warning
 
 WWW_AUTHENTICATE = 'Bearer realm="metrics"'
 INVALID_TOKEN = 'Bearer realm="metrics", error="invalid_token"'  # noqa: S105 - a header value, not a secret
+
+
+def _mode(multiprocess: bool, warning: str | None) -> str:
+    if multiprocess:
+        return "multiprocess"
+    return "single-process" if warning is None else "per-worker"
 
 
 def serve(request: HttpRequest) -> HttpResponse:
@@ -33,15 +40,18 @@ def serve(request: HttpRequest) -> HttpResponse:
     store = get_store()
     families = store.families()
     if fmt == render.JSON:
+        warning = None if store.multiprocess else per_worker_warning()
         snapshot = build_snapshot(
             families,
             store.started_at,
             top=get_config()["METRICS_TOP_ENDPOINTS"],
-            mode="multiprocess" if store.multiprocess else "single-process",
+            mode=_mode(store.multiprocess, warning),
+            warning=warning,
         )
         body, content_type = render.render_json(snapshot)
     else:
-        body, content_type = render.render_prometheus(families, store.started_at, fmt, accept)
+        instance = get_config()["METRICS_INSTANCE"]
+        body, content_type = render.render_prometheus(families, store.started_at, fmt, accept, instance)
     response = HttpResponse(body, content_type=content_type)
     response["Vary"] = "Accept, Authorization, Cookie"
     return response

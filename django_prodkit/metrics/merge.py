@@ -1,28 +1,26 @@
-"""Merging the workers' multiprocess files into our metric families (requests and tasks).
+"""Merging the compacted store and the live workers' multiprocess files into our metric families.
 
 prometheus_client's ``MultiProcessCollector`` does the same for every metric in the directory, keeping every
 sample of every file as an object before summing; with eight workers and fine histogram buckets that is
-several times slower than the endpoint's budget. This finds each of our keys and its value position with
-prometheus_client's own reader (again only when a file grew), reads just those values on later reads, sums
-each key over all files first (counters and buckets are summed, as the collector does) and only then builds
-the samples, once per distinct series.
+several times slower than the endpoint's budget. This finds each of our keys and its value position in a
+file (again only when the file grew), reads just those values on later reads, sums each key over all files
+first (counters and buckets are summed, as the collector does) and only then builds the samples, once per
+distinct series. The values of exited workers come from the compacted store (see ``compaction``).
 """
 
 from __future__ import annotations
 
 import functools
-import glob
 import json
-import mmap
-import os
 import struct
 from collections import defaultdict
 from typing import Any, NamedTuple
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.utils import floatToGoString
 
+from django_prodkit.metrics.compaction import locked, read_compacted, read_generation
+from django_prodkit.metrics.files import iter_values, read_used, summed_files
 from django_prodkit.metrics.store import (
     DB_QUERIES_METRIC,
     DURATION_METRIC,
@@ -40,13 +38,12 @@ _HISTOGRAMS = {
     DB_QUERIES_METRIC: ("method", "route"),
     TASK_DURATION_METRIC: ("task",),
 }
-_SUMMED_FILE_TYPES = ("counter", "histogram")
-# The layout prometheus_client's MmapedDict writes: a native int of bytes used, and a native double at each
-# value position its reader reports.
-_INTEGER = struct.Struct("i")
 _DOUBLE = struct.Struct("d")
 # Our series are bounded by routes x methods x statuses x buckets; the cache only has to hold them.
 _MAX_PARSED_KEYS = 1 << 16
+# A read retries when a compaction finished while it read. Reads never wait for the master unless they
+# collide this many times in a row (workers exiting faster than a read takes); then they take the lock.
+_OPTIMISTIC_ATTEMPTS = 3
 
 
 class _FileIndex(NamedTuple):
@@ -61,48 +58,61 @@ class _FileIndex(NamedTuple):
 _indexes: dict[str, _FileIndex] = {}
 
 
-def _read_used(path: str) -> tuple[bytes, int, int]:
-    with open(path, "rb") as handle:
-        inode = os.fstat(handle.fileno()).st_ino
-        data = handle.read(mmap.PAGESIZE)
-        used = _INTEGER.unpack_from(data, 0)[0]
-        if used > len(data):
-            data += handle.read(used - len(data))
-    return data, used, inode
-
-
-def _index(path: str, used: int, inode: int) -> _FileIndex:
+def _index(path: str, data: bytes, used: int, inode: int) -> _FileIndex:
     index = _indexes.get(path)
     if index is None or index.inode != inode or index.used != used:
         # Parsed again only when a worker added a series (rare) or a new file appeared.
-        ours = [
-            (key, position)
-            for key, _value, _timestamp, position in MmapedDict.read_all_values_from_file(path)  # type: ignore[no-untyped-call]
-            if key.startswith(_KEY_PREFIX)
-        ]
+        ours = [(key, position) for key, _value, position in iter_values(data, used) if key.startswith(_KEY_PREFIX)]
         index = _FileIndex(inode, used, tuple(k for k, _ in ours), tuple(p for _, p in ours))
         _indexes[path] = index
     return index
 
 
-def sum_files(directory: str) -> dict[str, float]:
-    """Every one of our keys with its value summed over the counter and histogram files of all workers."""
-    totals: dict[str, float] = defaultdict(float)
+def _sum_live(directory: str, folding: frozenset[str], totals: dict[str, float]) -> None:
     unpack = _DOUBLE.unpack_from
-    for path in glob.glob(os.path.join(directory, "*.db")):
-        if os.path.basename(path).split("_", 1)[0] not in _SUMMED_FILE_TYPES:
-            continue
+    seen = set()
+    for worker_file in summed_files(directory):
+        if worker_file.pid in folding:
+            continue  # already in the compacted totals
+        seen.add(worker_file.path)
         try:
-            data, used, inode = _read_used(path)
+            data, used, inode = read_used(worker_file.path)
         except FileNotFoundError:
-            continue
-        index = _index(path, used, inode)
-        # The index may come from a later read of a file a worker has just appended to: a series added after
-        # ``data`` was read is not in it yet, and is left for the next read.
-        last = len(data) - _DOUBLE.size
+            continue  # folded since the listing: the generation check below sees it
+        if not used:
+            continue  # being born: nothing counted yet
+        index = _index(worker_file.path, data, used, inode)
         for key, position in zip(index.keys, index.positions, strict=True):
-            if position <= last:
-                totals[key] += unpack(data, position)[0]
+            totals[key] += unpack(data, position)[0]
+    # Forget the files that were folded away, so the cache stays as small as the directory. A set difference
+    # and pop, not a loop over the dict: threads of one worker (gthread) read at the same time.
+    for path in _indexes.keys() - seen:
+        _indexes.pop(path, None)
+
+
+def _try_sum(directory: str) -> dict[str, float] | None:
+    compacted = read_compacted(directory)
+    totals: dict[str, float] = defaultdict(float)
+    _sum_live(directory, compacted.folding, totals)
+    if read_generation(directory) != compacted.generation:
+        return None  # a compaction ran while the files were read: one may be counted twice or not at all
+    for values in compacted.values.values():
+        for key, value in values.items():
+            if key.startswith(_KEY_PREFIX):
+                totals[key] += value
+    return totals
+
+
+def sum_files(directory: str) -> dict[str, float]:
+    """Every one of our keys with its value summed over the compacted store and the files of all workers."""
+    for _attempt in range(_OPTIMISTIC_ATTEMPTS):
+        totals = _try_sum(directory)
+        if totals is not None:
+            return totals
+    with locked(directory, exclusive=False):
+        totals = _try_sum(directory)
+    if totals is None:
+        raise RuntimeError(f"the metrics in {directory} changed while the compaction lock was held")
     return totals
 
 

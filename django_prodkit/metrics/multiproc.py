@@ -8,8 +8,8 @@ import this module before the variable may be set.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
+import tempfile
 import time
 
 #: The environment variable prometheus_client reads; set means multiprocess mode.
@@ -17,6 +17,9 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Written beside the ``*.db`` files (which prometheus_client's collector globs, so this is ignored by it).
 STARTED_MARKER = "prodkit_started_at"
+
+# The compacted store, its lock and temporary files: a previous run's totals must not reach the new counts.
+_PREVIOUS_RUN = ("prodkit_compacted", ".prodkit-compacted-", ".prodkit-started-")
 
 
 def multiproc_dir() -> str | None:
@@ -30,24 +33,34 @@ def prepare_directory(path: str, now: float | None = None) -> None:
     Call it once before any worker starts (gunicorn's ``on_starting``): files left by a previous server
     would otherwise be merged into the new counts.
     """
-    os.makedirs(path, exist_ok=True)
-    for stale in glob.glob(os.path.join(path, "*.db")):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(stale)
-    marker = os.path.join(path, STARTED_MARKER)
-    temporary = f"{marker}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="ascii") as handle:
-        handle.write(repr(time.time() if now is None else now))
-    os.replace(temporary, marker)
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name.endswith(".db") or entry.name.startswith(_PREVIOUS_RUN):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(entry.path)
+    os.replace(_write_temporary(path, repr(time.time() if now is None else now)), os.path.join(path, STARTED_MARKER))
+
+
+def _write_temporary(directory: str, text: str) -> str:
+    # O_CREAT | O_EXCL | O_NOFOLLOW with a random name and mode 0600 (mkstemp): never through a planted link.
+    fd, temporary = tempfile.mkstemp(prefix=".prodkit-started-", dir=directory)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+    return temporary
 
 
 def read_started(path: str) -> float | None:
     """The start time recorded in ``path``, or ``None`` when there is none (or it is being written)."""
     try:
-        with open(os.path.join(path, STARTED_MARKER), encoding="ascii") as handle:
-            return float(handle.read())
-    except (FileNotFoundError, ValueError):
+        fd = os.open(os.path.join(path, STARTED_MARKER), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
         return None
+    with os.fdopen(fd, encoding="ascii") as handle:
+        try:
+            return float(handle.read())
+        except ValueError:
+            return None
 
 
 def claim_started(path: str, now: float | None = None) -> float:
@@ -59,12 +72,10 @@ def claim_started(path: str, now: float | None = None) -> float:
     found = read_started(path)
     if found is not None:
         return found
-    os.makedirs(path, exist_ok=True)
+    os.makedirs(path, mode=0o700, exist_ok=True)
     when = time.time() if now is None else now
     marker = os.path.join(path, STARTED_MARKER)
-    temporary = f"{marker}.{os.getpid()}.tmp"
-    with open(temporary, "w", encoding="ascii") as handle:
-        handle.write(repr(when))
+    temporary = _write_temporary(path, repr(when))
     try:
         os.link(temporary, marker)
     except FileExistsError:

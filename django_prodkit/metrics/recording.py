@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.http import HttpRequest
 
 from django_prodkit import db
@@ -12,6 +11,8 @@ from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of
 from django_prodkit.metrics import observers
 from django_prodkit.metrics.store import MetricStore, get_store
+from django_prodkit.metrics.workers import warn_if_per_worker
+from django_prodkit.stack import index_of, installed_middleware
 
 logger = logging.getLogger("django_prodkit.metrics")
 
@@ -25,9 +26,14 @@ class RequestRecorder:
         self.store = store if store is not None else get_store()
         self.exclude_views = frozenset(get_config()["METRICS_EXCLUDE_VIEWS"])
         self._failed: set[int] = set()
+        # Checked at the first request, when the server's objects are on the stack (see ``workers``).
+        self._check_scope = not self.store.multiprocess
 
     def record(self, request: HttpRequest, status: int, seconds: float) -> None:
         """Count one finished request."""
+        if self._check_scope:
+            self._check_scope = False
+            warn_if_per_worker()
         match = request.resolver_match
         if match is not None and match.view_name in self.exclude_views:
             return
@@ -59,10 +65,10 @@ def recorder_for(middleware_path: str) -> RequestRecorder | None:
 
     ``HealthCheckMiddleware`` answers health checks above the rest of the stack, so MetricsMiddleware never
     sees them; it counts them with this instead (and not when MetricsMiddleware is above it, or absent).
+    Subclasses of either count as them (see ``django_prodkit.stack``).
     """
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if METRICS_MIDDLEWARE not in middleware or middleware_path not in middleware:
-        return None
-    if middleware.index(METRICS_MIDDLEWARE) < middleware.index(middleware_path):
+    middleware = installed_middleware()
+    metrics, answering = index_of(METRICS_MIDDLEWARE, middleware), index_of(middleware_path, middleware)
+    if metrics is None or answering is None or metrics < answering:
         return None
     return RequestRecorder()

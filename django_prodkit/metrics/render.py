@@ -42,25 +42,43 @@ def render_json(snapshot: dict[str, Any]) -> tuple[bytes, str]:
     return json.dumps(snapshot, separators=(",", ":")).encode(), JSON_CONTENT_TYPE
 
 
+#: The label ``METRICS_INSTANCE`` adds to every series (OpenTelemetry's ``service.instance.id`` as Prometheus
+#: spells it); not ``instance``, which Prometheus sets itself from the scrape target.
+INSTANCE_LABEL = "service_instance_id"
+
+
 class _Families:
     """A collector over already-collected families, so prometheus_client's encoders can write them."""
 
-    def __init__(self, families: Sequence[Metric], started_at: float) -> None:
+    def __init__(self, families: Sequence[Metric], started_at: float, instance: str) -> None:
         self.families = families
         self.started_at = started_at
+        self.instance = instance
 
     def collect(self) -> Iterator[Metric]:
-        yield from self.families
-        yield GaugeMetricFamily(
+        started = GaugeMetricFamily(
             STARTED_METRIC,
             "When these counters started (Unix time): the server start in multiprocess mode.",
             value=self.started_at,
         )
+        for family in [*self.families, started]:
+            yield _labelled(family, self.instance) if self.instance else family
 
 
-def render_prometheus(families: Sequence[Metric], started_at: float, fmt: str, accept: str) -> tuple[bytes, str]:
-    """The families in the Prometheus text format 0.0.4, or OpenMetrics when ``fmt`` asks for it."""
-    collector = _Families(families, started_at)
+def _labelled(family: Metric, instance: str) -> Metric:
+    copy = Metric(family.name, family.documentation, family.type, family.unit)
+    copy.samples = [s._replace(labels={**s.labels, INSTANCE_LABEL: instance}) for s in family.samples]
+    return copy
+
+
+def render_prometheus(
+    families: Sequence[Metric], started_at: float, fmt: str, accept: str, instance: str = ""
+) -> tuple[bytes, str]:
+    """The families in the Prometheus text format 0.0.4, or OpenMetrics when ``fmt`` asks for it.
+
+    A non-empty ``instance`` (``METRICS_INSTANCE``) is added to every series as :data:`INSTANCE_LABEL`.
+    """
+    collector = _Families(families, started_at, instance)
     if fmt == OPENMETRICS:
         if OPENMETRICS_MEDIA_TYPE not in accept:
             accept = OPENMETRICS_MEDIA_TYPE

@@ -98,8 +98,13 @@ def task_summary(families: Sequence[Metric]) -> dict[str, dict[str, float | int 
     return summary
 
 
-def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode: str) -> dict[str, Any]:
-    """The endpoint's JSON document: counts, response times, error rates and the top endpoints."""
+def build_snapshot(
+    families: Sequence[Metric], started_at: float, top: int, mode: str, warning: str | None = None
+) -> dict[str, Any]:
+    """The endpoint's JSON document: counts, response times, error rates and the top endpoints.
+
+    ``warning`` says what is wrong with the counts (one worker's of several), ``None`` when they are whole.
+    """
     status_codes: dict[str, float] = defaultdict(float)
     endpoint_counts: dict[str, float] = defaultdict(float)
     buckets: dict[str, dict[float, float]] = defaultdict(dict)
@@ -153,4 +158,5 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
         "tasks": task_summary(families),
         "started_at": datetime.fromtimestamp(started_at, tz=timezone.utc).isoformat(),
         "mode": mode,
+        "warning": warning,
     }

@@ -7,11 +7,11 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit.conf import get_config
+from django_prodkit.stack import index_of
 from django_prodkit.tracing.backend import XRAY_EXTRA, xray_installed
 from django_prodkit.tracing.emitter import DAEMON_ADDRESS_ENV, daemon_address_from_env
 
@@ -170,7 +170,7 @@ def check_tracing(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         )
         return messages
-    if not set(TRACING_MIDDLEWARE) & set(getattr(settings, "MIDDLEWARE", None) or []):
+    if index_of(TRACING_MIDDLEWARE[0]) is None:
         messages.append(
             checks.Warning(
                 f"X-Ray tracing is on but {TRACING_MIDDLEWARE[0]} is not in MIDDLEWARE: requests are not traced.",

@@ -1,0 +1,84 @@
+"""Finding the server's worker count from its own objects (the real servers are in test_metrics_servers.py)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from django_prodkit.metrics import workers
+
+
+@pytest.fixture(autouse=True)
+def _fresh() -> Iterator[None]:
+    workers.detect_server.cache_clear()
+    workers.per_worker_warning.cache_clear()
+    yield
+    workers.detect_server.cache_clear()
+    workers.per_worker_warning.cache_clear()
+
+
+def test_a_gunicorn_worker_is_found_with_its_configured_count() -> None:
+    from gunicorn.config import Config
+    from gunicorn.workers.sync import SyncWorker
+
+    config = Config()
+    config.set("workers", 3)
+    worker = SyncWorker(0, 1, [], None, 30, config, logging.getLogger("test"))
+    try:
+        assert workers._from_object(worker) == workers.Server("gunicorn", 3)
+    finally:
+        worker.tmp.close()
+
+
+def test_a_uvicorn_config_or_server_is_found() -> None:
+    from uvicorn import Config, Server
+
+    config = Config("tests.asgi:application", workers=4)
+    assert workers._from_object(config) == workers.Server("uvicorn", 4)
+    assert workers._from_object(Server(config)) == workers.Server("uvicorn", 4)
+    assert workers._from_object(object()) is None
+
+
+def test_the_stack_is_searched_for_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    from uvicorn import Config
+
+    def run(config: Config) -> workers.Server | None:
+        return workers._from_stack(sys._getframe())
+
+    assert run(Config("tests.asgi:application", workers=2)) == workers.Server("uvicorn", 2)
+    monkeypatch.delenv(workers.WEB_CONCURRENCY, raising=False)
+    assert workers.detect_server() is None
+    assert workers.per_worker_warning() is None
+
+
+def test_web_concurrency_is_the_fallback(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv(workers.WEB_CONCURRENCY, "3")
+    monkeypatch.setattr(workers, "_warned", False)
+    assert workers.detect_server() == workers.Server("a server with WEB_CONCURRENCY=3", 3)
+    with caplog.at_level(logging.WARNING, "django_prodkit.metrics"):
+        workers.warn_if_per_worker()
+        workers.warn_if_per_worker()
+    assert len(caplog.records) == 1
+    assert "-c python:django_prodkit.gunicorn" in caplog.records[0].getMessage()
+    monkeypatch.setenv(workers.WEB_CONCURRENCY, "1")
+    workers.detect_server.cache_clear()
+    workers.per_worker_warning.cache_clear()
+    assert workers.per_worker_warning() is None
+
+
+def test_an_object_that_fails_inspection_never_fails_the_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gunicorn.workers.base  # noqa: F401 - so the inspection asks isinstance() of a gunicorn Worker
+
+    class Hostile:
+        @property
+        def __class__(self) -> type:  # type: ignore[override]
+            raise RuntimeError("inspected")
+
+    def run(self: object) -> workers.Server | None:
+        return workers.detect_server()
+
+    monkeypatch.setenv(workers.WEB_CONCURRENCY, "2")
+    assert run(Hostile()) == workers.Server("a server with WEB_CONCURRENCY=2", 2)
