@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime, timezone
 from typing import Any
 
 import structlog
 
+from django_prodkit.json_lines import SecondClock, encode_lenient, encode_strict, json_default
 from django_prodkit.request_id import get_request_id
 from django_prodkit.tracing.context import get_span_id, get_trace_id
 
@@ -72,55 +71,54 @@ def _fields(record: logging.LogRecord) -> dict[str, Any]:
     return fields
 
 
-def _json_default(value: Any) -> str:
-    return str(value)
-
-
 #: The fields every JSON line starts with; extra fields of the same name are renamed ``extra_<name>``.
 _CORE_FIELDS = frozenset({"timestamp", "level", "logger", "event"})
 
-_MAX_DEPTH = 8
-
-
-def _jsonable(value: Any, depth: int) -> Any:
-    """``value`` with string keys, finite floats and bounded depth, for a record ``json.dumps`` refused."""
-    if depth > _MAX_DEPTH:
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item, depth + 1) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+#: Record attributes that are not fields: ``LogRecord``'s own and the carrier of structlog's fields.
+_NOT_FIELDS = _RECORD_ATTRS | {STRUCTLOG_FIELDS}
 
 
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, event, request_id and every extra field."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = SecondClock()
+
     def format(self, record: logging.LogRecord) -> str:
+        attrs = record.__dict__
         payload: dict[str, Any] = {
-            "timestamp": _timestamp(record),
+            "timestamp": self._clock.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
         # A field may not forge the level, logger, time or event that alerts rely on: it is kept, renamed.
-        for key, value in _fields(record).items():
-            payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
+        for key, value in attrs.items():
+            if key not in _NOT_FIELDS:
+                payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
+        structlog_fields = attrs.get(STRUCTLOG_FIELDS)
+        if structlog_fields:
+            for key, value in structlog_fields.items():
+                payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
+        if payload.get("request_id") is None:
+            payload["request_id"] = _request_id_of(record)
+        if "trace_id" not in payload:
+            trace_id = get_trace_id()
+            if trace_id is not None:
+                payload["trace_id"] = trace_id
+                span_id = get_span_id()
+                if span_id is not None:
+                    payload["span_id"] = span_id
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         try:
-            return json.dumps(payload, default=_json_default, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError):
+            return encode_strict(payload)
+        except (TypeError, ValueError, RecursionError):
             # Non-string dict keys, NaN or infinity, a cycle: write what can be written rather than lose the line.
-            return json.dumps(_jsonable(payload, 0), default=_json_default, ensure_ascii=False)
+            return encode_lenient(payload)
 
 
 def _console_value(value: Any) -> str:
@@ -128,7 +126,7 @@ def _console_value(value: Any) -> str:
         text = value
     else:
         try:
-            text = json.dumps(value, default=_json_default)
+            text = json.dumps(value, default=json_default)
         except (TypeError, ValueError):
             text = repr(value)
     if not text or any(c.isspace() or not c.isprintable() or c in "\"'=" for c in text):
@@ -213,6 +211,29 @@ def configure_logging(
     }
     config["loggers"].update(loggers or {})
     return config
+
+
+def write_access_line(logger: logging.Logger, fields: Mapping[str, Any]) -> None:
+    """Hand one ``http_request`` record with ``fields`` to ``logger``'s filters and handlers.
+
+    What ``logger.info(ACCESS_EVENT, extra=fields)`` does, less the walk up the stack to find the caller (structlog's
+    logger class makes that walk several times dearer): the record names this function as its origin.
+    """
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        _ACCESS_SITE.co_filename,
+        _ACCESS_SITE.co_firstlineno,
+        ACCESS_EVENT,
+        (),
+        None,
+        _ACCESS_SITE.co_name,
+        fields,
+    )
+    logger.handle(record)
+
+
+_ACCESS_SITE = write_access_line.__code__
 
 
 def access_log_fields(
