@@ -36,7 +36,7 @@ demo:
 # The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
 # and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
 BENCH := .venv-bench
-BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health
+BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline
 
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)

@@ -5,7 +5,10 @@ import io
 import json
 import logging
 import logging.config
+import re
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -14,8 +17,17 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient, Client
 from django.utils.log import DEFAULT_LOGGING
 
-from django_prodkit.logging import ConsoleFormatter, JSONFormatter, RequestIDFilter, configure_logging
+from django_prodkit import json_lines
+from django_prodkit.logging import (
+    ConsoleFormatter,
+    JSONFormatter,
+    RequestIDFilter,
+    access_log_fields,
+    configure_logging,
+    write_access_line,
+)
 from django_prodkit.request_id import reset_request_id, set_request_id
+from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 
 ReadLines = Callable[[], list[str]]
 
@@ -259,3 +271,129 @@ def test_configure_logging_accepts_extra_loggers() -> None:
     structlog.reset_defaults()
     assert config["loggers"]["myapp"] == {"level": "DEBUG"}
     assert config["loggers"]["django.server"]["propagate"] is True
+
+
+# --- the fast path of the JSON line (issue 17) ------------------------------------------------------------------
+
+
+def _access_line(read: ReadLines, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    write_access_line(logging.getLogger("django_prodkit.access"), fields)
+    (line,) = read()
+    return line, json.loads(line)
+
+
+def test_access_line_is_the_expected_json_field_by_field(log_output: ReadLines) -> None:
+    request_token = set_request_id("req-fast-1")
+    trace_token = set_trace_id("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8")
+    try:
+        before = time.time()
+        line, payload = _access_line(
+            log_output, access_log_fields("GET", "/api/v1/items/<slug:slug>/", "/api/v1/items/é/", 201, 1.23456, 7)
+        )
+        after = time.time()
+    finally:
+        reset_trace_id(trace_token)
+        reset_request_id(request_token)
+    expected = {
+        "timestamp": payload["timestamp"],
+        "level": "info",
+        "logger": "django_prodkit.access",
+        "event": "http_request",
+        "method": "GET",
+        "route": "/api/v1/items/<slug:slug>/",
+        "path": "/api/v1/items/é/",
+        "status": 201,
+        "duration_ms": 1.235,
+        "user_id": 7,
+        "request_id": "req-fast-1",
+        "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
+        "span_id": "53995c3f42cd8ad8",
+    }
+    assert list(payload) == list(expected)
+    for key, value in expected.items():
+        assert (key, payload[key]) == (key, value)
+    # The same text the stdlib encoder writes: same separators, non-ASCII kept as it is.
+    assert line == json.dumps(expected, ensure_ascii=False)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", payload["timestamp"])
+    assert before - 0.001 <= datetime.fromisoformat(payload["timestamp"]).timestamp() <= after
+
+
+def test_access_line_goes_through_the_loggers_filters_and_handlers(log_output: ReadLines) -> None:
+    logger = logging.getLogger("django_prodkit.access")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        _access_line(log_output, access_log_fields("POST", "/r/", "/r/", 200, 1.0, None))
+        (record,) = seen
+        assert (record.levelno, record.getMessage(), record.route) == (logging.INFO, "http_request", "/r/")  # type: ignore[attr-defined]
+        assert record.funcName == "write_access_line"
+        assert record.pathname.endswith("logging.py")
+        logger.addFilter(lambda record: False)
+        write_access_line(logger, access_log_fields("POST", "/r/", "/r/", 200, 1.0, None))
+        assert log_output() == []
+        assert len(seen) == 1
+    finally:
+        logger.removeHandler(handler)
+        logger.filters.clear()
+
+
+def test_access_line_keeps_forged_core_fields_odd_keys_and_values(log_output: ReadLines) -> None:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    fields = {
+        **access_log_fields("GET", "/r/", "/r/", 200, 1.0, None),
+        "level": "critical",
+        "timestamp": "1970-01-01",
+        "event": "forged",
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "keys": {(1, 2): "tuple key", 3: "int key"},
+        "obj": object(),
+        "cycle": cycle,
+    }
+    _, payload = _access_line(log_output, fields)
+    assert (payload["level"], payload["event"], payload["logger"]) == ("info", "http_request", "django_prodkit.access")
+    assert payload["timestamp"] != "1970-01-01"
+    assert (payload["extra_level"], payload["extra_timestamp"], payload["extra_event"]) == (
+        "critical",
+        "1970-01-01",
+        "forged",
+    )
+    assert (payload["nan"], payload["inf"]) == ("nan", "-inf")
+    assert payload["keys"] == {"(1, 2)": "tuple key", "3": "int key"}
+    assert payload["obj"].startswith("<object object")
+    assert "self" in payload["cycle"]
+    assert payload["route"] == "/r/"
+
+
+def test_json_timestamps_match_datetime_across_seconds() -> None:
+    formatter = JSONFormatter()
+    for created in (1700000000.25, 1700000000.5, 1700000003.125, 1700000000.0, 1699999999.875):
+        record = _record()
+        record.created = created
+        expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        assert json.loads(formatter.format(record))["timestamp"] == expected
+
+
+def test_structlog_event_and_stdlib_record_have_the_same_shape(log_output: ReadLines) -> None:
+    structlog.get_logger("same.shape").info("hello", colour="blue")
+    logging.getLogger("same.shape").info("hello", extra={"colour": "blue"})
+    first, second = records(log_output)
+    assert {**first, "timestamp": None} == {**second, "timestamp": None}
+
+
+def test_the_stdlib_fallback_encoder_writes_the_same_and_refuses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = {"a": "é", "b": 1.5, "c": [None, True], "d": object()}
+    fast = json_lines.encode_strict
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    plain = json_lines._strict_encoder()
+    assert plain(payload) == fast(payload) == json.dumps(payload, default=str, ensure_ascii=False)
+    for encode in (fast, plain):
+        with pytest.raises(ValueError, match="Out of range float"):
+            encode({"x": float("nan")})
