@@ -256,6 +256,42 @@ SCENARIOS.extend(
 TARGETS.append(("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", 0.2))
 
 
+# --- The whole kit (issue 17): request id + metrics + JSON access log, beside the three peers that do the same --------
+
+KIT = "+ the whole kit (request id + metrics + JSON access log)"
+PEERS = "+ django-guid + django-prometheus + django-structlog (JSON)"
+#: The peers measured one by one above; their overheads added up are the second yardstick of the kit.
+PEER_ROWS = ("+ django-guid", "+ django-prometheus (multiprocess)", "+ django-structlog (JSON)")
+
+SCENARIOS.extend(
+    [
+        Scenario(
+            KIT,
+            before=["django_prodkit.middleware.RequestIDMiddleware", "django_prodkit.middleware.MetricsMiddleware"],
+            after=["django_prodkit.middleware.AccessLogMiddleware"],
+            setup=_setup_access_log,
+            group="kit",
+        ),
+        Scenario(
+            PEERS,
+            before=[
+                "django_guid.middleware.guid_middleware",
+                "django_prometheus.middleware.PrometheusBeforeMiddleware",
+            ],
+            after=[
+                "django_structlog.middlewares.RequestMiddleware",
+                "django_prometheus.middleware.PrometheusAfterMiddleware",
+            ],
+            apps=["django_guid", "django_prometheus", "django_structlog"],
+            setup=_setup_django_structlog,
+            group="kit",
+        ),
+    ]
+)
+TARGETS.append((KIT, PEERS, 0.25))
+ABSOLUTE_TARGETS.append((KIT, 50.0))
+
+
 def _scenario(name: str) -> Scenario:
     for scenario in SCENARIOS:
         if scenario.name == name:
@@ -424,6 +460,19 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
                     "met": ratio <= limit,
                 }
             )
+    if KIT in overhead and all(name in overhead for name in PEER_ROWS):
+        peers_sum = sum(overhead[name] for name in PEER_ROWS)
+        if peers_sum > 0:
+            ratio = overhead[KIT] / peers_sum
+            targets.append(
+                {
+                    "scenario": KIT,
+                    "reference": " + ".join(name.removeprefix("+ ") for name in PEER_ROWS) + ", their rows added",
+                    "ratio": round(ratio, 3),
+                    "limit": 0.25,
+                    "met": ratio <= 0.25,
+                }
+            )
     for name, limit_us in ABSOLUTE_TARGETS:
         if name in overhead:
             targets.append(
@@ -466,6 +515,40 @@ def print_table(result: dict[str, Any]) -> None:
                 f"- {target['scenario']} overhead: {target['overhead_us']:.2f} us "
                 f"(target <= {target['limit_us']} us) {mark}"
             )
+
+
+def _kit_row(row: dict[str, Any]) -> str:
+    return f"| {row['scenario']} | {row['us_per_request']:.2f} | {row['overhead_us']:+.2f} |"
+
+
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """The Markdown tables of docs/benchmarks.md, by block name."""
+    header = ["| scenario | us/request | overhead over default stack (us) |", "| --- | ---: | ---: |"]
+    kit_names = ("default stack", KIT, PEERS, *PEER_ROWS)
+    kit_rows = [row for name in kit_names for row in result["rows"] if row["scenario"] == name]
+    kit = [
+        f"Python {result['machine']['python']}, {result['rounds']} interleaved rounds x {result['batch']} requests, "
+        "medians",
+        "",
+        *header,
+        *(_kit_row(row) for row in kit_rows),
+        "",
+        "| target | measured | |",
+        "| --- | ---: | --- |",
+    ]
+    for target in result["targets"]:
+        if target["scenario"] != KIT:
+            continue
+        mark = "met" if target["met"] else "**not met**"
+        if "ratio" in target:
+            kit.append(f"| at most {target['limit']} of {target['reference']} | {target['ratio']:.3f} | {mark} |")
+        else:
+            kit.append(
+                f"| at most +{target['limit_us']:.0f} us over the default stack | "
+                f"{target['overhead_us']:+.2f} us | {mark} |"
+            )
+    scenarios = [*header, *(_kit_row(row) for row in result["rows"])]
+    return {"scenarios": "\n".join(scenarios), "kit": "\n".join(kit)}
 
 
 def main() -> None:
