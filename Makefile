@@ -41,7 +41,7 @@ BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,loadtest]" --group bench
+	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,loadtest,orjson]" --group bench
 
 bench: $(BENCH)/bin/python
 	@for script in $(BENCH_SCRIPTS); do \

@@ -1,7 +1,8 @@
 """Settings and URLconf of the gunicorn servers ``benchmarks/metrics_e2e.py`` drives.
 
 ``PRODKIT_BENCH_STACK`` picks the middleware: ``default`` (startproject's), ``prodkit`` (plus
-MetricsMiddleware) or ``django-prometheus`` (plus its before/after pair).
+MetricsMiddleware), ``django-prometheus`` (plus its before/after pair) or ``kit`` (plus request ids, metrics
+and the JSON access log on stdout, as ``configure_logging`` sets it up).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from benchmarks.stacks import DEFAULT_STACK
+from django_prodkit.logging import configure_logging
 
 STACK = os.environ.get("PRODKIT_BENCH_STACK", "default")
 
@@ -22,6 +24,12 @@ STACKS = {
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
         *DEFAULT_STACK,
         "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ],
+    "kit": [
+        "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.MetricsMiddleware",
+        *DEFAULT_STACK,
+        "django_prodkit.middleware.AccessLogMiddleware",
     ],
 }
 
@@ -41,7 +49,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = STACKS[STACK]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+LOGGING = (
+    configure_logging(fmt="json")
+    if STACK == "kit"
+    else {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+)
 PRODKIT = {"METRICS_TOKENS": ["bench-token"], "METRICS_TOP_ENDPOINTS": 10}
 
 

@@ -1,4 +1,4 @@
-"""JSON encoding for log lines: a strict encoder built once, the lenient fallback, and cached timestamps."""
+"""JSON encoding for log lines: a strict encoder built once, orjson's when asked, the lenient fallback, timestamps."""
 
 from __future__ import annotations
 
@@ -34,6 +34,42 @@ def _strict_encoder() -> Callable[[Any], str]:
 #: ``json.dumps(value, default=str, ensure_ascii=False, allow_nan=False)``: raises ``TypeError``, ``ValueError``
 #: or ``RecursionError`` for non-string keys JSON cannot convert, NaN or infinity, and cycles.
 encode_strict: Callable[[Any], str] = _strict_encoder()
+
+
+#: The names ``line_encoder`` accepts: orjson when installed, always the standard library's, always orjson.
+JSON_ENCODERS = ("auto", "json", "orjson")
+
+# Values orjson writes exactly as the standard library's encoder does; any other value (NaN and infinity, which
+# orjson would write as null, containers, objects left to ``str``) sends the whole line to the standard library.
+_PLAIN_TYPES = frozenset({str, int, bool, type(None)})
+
+
+def line_encoder(name: str = "auto") -> Callable[[dict[str, Any]], str]:
+    """The strict encoder of a line's fields: orjson for plain values (``auto``: when installed), else the stdlib.
+
+    Both raise what :data:`encode_strict` raises; lines from orjson have no spaces after ``:`` and ``,``.
+    """
+    if name not in JSON_ENCODERS:
+        raise ValueError(f"json_encoder={name!r}: use one of {', '.join(JSON_ENCODERS)}.")
+    if name == "json":
+        return encode_strict
+    try:
+        import orjson
+    except ImportError:
+        if name == "orjson":
+            raise ImportError("json_encoder='orjson' needs orjson: pip install 'django-prodkit[orjson]'") from None
+        return encode_strict
+    dumps = orjson.dumps
+
+    def encode_orjson(payload: dict[str, Any]) -> str:
+        for value in payload.values():
+            kind = type(value)
+            # value - value is 0.0 for a finite float, NaN for NaN and infinity.
+            if kind not in _PLAIN_TYPES and not (kind is float and value - value == 0.0):
+                return encode_strict(payload)
+        return dumps(payload).decode()
+
+    return encode_orjson
 
 
 def _jsonable(value: Any, depth: int) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from django_prodkit.json_lines import SecondClock, encode_lenient, encode_strict, json_default
+from django_prodkit.json_lines import JSON_ENCODERS, SecondClock, encode_lenient, json_default, line_encoder
 from django_prodkit.request_id import get_request_id
 from django_prodkit.tracing.context import get_span_id, get_trace_id
 
@@ -81,9 +81,10 @@ _NOT_FIELDS = _RECORD_ATTRS | {STRUCTLOG_FIELDS}
 class JSONFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, event, request_id and every extra field."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, json_encoder: str = "auto", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clock = SecondClock()
+        self._encode = line_encoder(json_encoder)
 
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
@@ -115,7 +116,7 @@ class JSONFormatter(logging.Formatter):
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         try:
-            return encode_strict(payload)
+            return self._encode(payload)
         except (TypeError, ValueError, RecursionError):
             # Non-string dict keys, NaN or infinity, a cycle: write what can be written rather than lose the line.
             return encode_lenient(payload)
@@ -164,19 +165,25 @@ def configure_logging(
     fmt: str = "json",
     level: str = "INFO",
     loggers: Mapping[str, Mapping[str, Any]] | None = None,
+    json_encoder: str = "auto",
 ) -> dict[str, Any]:
     """Configure structlog and return a ``LOGGING`` dict for Django's settings.
 
     Both structlog events and stdlib records (Django's own ``django.request`` and ``django.server``
     included) go to one stdout handler, as JSON lines (``fmt="json"``, for production) or readable
     console lines (``fmt="console"``, for development), each with the current ``request_id``.
-    ``loggers`` adds or overrides entries of the returned ``LOGGING["loggers"]``.
+    ``loggers`` adds or overrides entries of the returned ``LOGGING["loggers"]``. ``json_encoder="auto"``
+    writes JSON lines with orjson when it is installed (the ``[orjson]`` extra), ``"json"`` always with the
+    standard library, ``"orjson"`` requires it.
     """
     if fmt not in LOG_FORMATS:
         raise ValueError(f"configure_logging(fmt={fmt!r}): use one of {', '.join(LOG_FORMATS)}.")
     level = level.upper()
     if not isinstance(logging.getLevelName(level), int):
         raise ValueError(f"configure_logging(level={level!r}): not a logging level name.")
+    if json_encoder not in JSON_ENCODERS:
+        raise ValueError(f"configure_logging(json_encoder={json_encoder!r}): use one of {', '.join(JSON_ENCODERS)}.")
+    line_encoder(json_encoder)  # json_encoder="orjson" without orjson fails here, not in dictConfig
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -192,7 +199,7 @@ def configure_logging(
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "django_prodkit.logging.RequestIDFilter"}},
         "formatters": {
-            "json": {"()": "django_prodkit.logging.JSONFormatter"},
+            "json": {"()": "django_prodkit.logging.JSONFormatter", "json_encoder": json_encoder},
             "console": {"()": "django_prodkit.logging.ConsoleFormatter"},
         },
         "handlers": {

@@ -6,6 +6,7 @@ import json
 import logging
 import logging.config
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -40,11 +41,9 @@ def _restore_logging() -> None:
     structlog.reset_defaults()
 
 
-@pytest.fixture
-def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
-    """Apply ``configure_logging`` and collect what its stdout handler writes."""
-    fmt = getattr(request, "param", "json")
-    logging.config.dictConfig(configure_logging(fmt=fmt, level="INFO"))
+def _collect(config: dict[str, Any]) -> Iterator[ReadLines]:
+    """Apply a ``configure_logging`` config and collect what its stdout handler writes."""
+    logging.config.dictConfig(config)
     (handler,) = logging.getLogger().handlers
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
@@ -58,6 +57,24 @@ def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
 
     yield read
     _restore_logging()
+
+
+@pytest.fixture
+def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
+    """What ``configure_logging`` (JSON unless parametrized) writes."""
+    yield from _collect(configure_logging(fmt=getattr(request, "param", "json"), level="INFO"))
+
+
+@pytest.fixture(params=["json", "orjson"])
+def json_encoder(request: pytest.FixtureRequest) -> str:
+    """Each encoder of JSON lines: the standard library's and the optional orjson."""
+    return str(request.param)
+
+
+@pytest.fixture
+def encoded_output(json_encoder: str) -> Iterator[ReadLines]:
+    """What ``configure_logging(fmt="json", json_encoder=...)`` writes, for each encoder."""
+    yield from _collect(configure_logging(fmt="json", level="INFO", json_encoder=json_encoder))
 
 
 def records(read: ReadLines) -> list[dict[str, Any]]:
@@ -242,8 +259,6 @@ def test_json_formatter_renders_unserialisable_fields_and_exceptions() -> None:
     try:
         raise ValueError("bad")
     except ValueError:
-        import sys
-
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
     record.__dict__["obj"] = object()
     payload = json.loads(JSONFormatter().format(record))
@@ -282,13 +297,13 @@ def _access_line(read: ReadLines, fields: dict[str, Any]) -> tuple[str, dict[str
     return line, json.loads(line)
 
 
-def test_access_line_is_the_expected_json_field_by_field(log_output: ReadLines) -> None:
+def test_access_line_is_the_expected_json_field_by_field(encoded_output: ReadLines, json_encoder: str) -> None:
     request_token = set_request_id("req-fast-1")
     trace_token = set_trace_id("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8")
     try:
         before = time.time()
         line, payload = _access_line(
-            log_output, access_log_fields("GET", "/api/v1/items/<slug:slug>/", "/api/v1/items/é/", 201, 1.23456, 7)
+            encoded_output, access_log_fields("GET", "/api/v1/items/<slug:slug>/", "/api/v1/items/é/", 201, 1.23456, 7)
         )
         after = time.time()
     finally:
@@ -312,8 +327,9 @@ def test_access_line_is_the_expected_json_field_by_field(log_output: ReadLines) 
     assert list(payload) == list(expected)
     for key, value in expected.items():
         assert (key, payload[key]) == (key, value)
-    # The same text the stdlib encoder writes: same separators, non-ASCII kept as it is.
-    assert line == json.dumps(expected, ensure_ascii=False)
+    # The text the stdlib encoder writes (orjson: without spaces), non-ASCII kept as it is.
+    separators = (", ", ": ") if json_encoder == "json" else (",", ":")
+    assert line == json.dumps(expected, ensure_ascii=False, separators=separators)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", payload["timestamp"])
     assert before - 0.001 <= datetime.fromisoformat(payload["timestamp"]).timestamp() <= after
 
@@ -343,7 +359,7 @@ def test_access_line_goes_through_the_loggers_filters_and_handlers(log_output: R
         logger.filters.clear()
 
 
-def test_access_line_keeps_forged_core_fields_odd_keys_and_values(log_output: ReadLines) -> None:
+def test_access_line_keeps_forged_core_fields_odd_keys_and_values(encoded_output: ReadLines) -> None:
     cycle: dict[str, Any] = {}
     cycle["self"] = cycle
     fields = {
@@ -357,7 +373,7 @@ def test_access_line_keeps_forged_core_fields_odd_keys_and_values(log_output: Re
         "obj": object(),
         "cycle": cycle,
     }
-    _, payload = _access_line(log_output, fields)
+    _, payload = _access_line(encoded_output, fields)
     assert (payload["level"], payload["event"], payload["logger"]) == ("info", "http_request", "django_prodkit.access")
     assert payload["timestamp"] != "1970-01-01"
     assert (payload["extra_level"], payload["extra_timestamp"], payload["extra_event"]) == (
@@ -381,10 +397,10 @@ def test_json_timestamps_match_datetime_across_seconds() -> None:
         assert json.loads(formatter.format(record))["timestamp"] == expected
 
 
-def test_structlog_event_and_stdlib_record_have_the_same_shape(log_output: ReadLines) -> None:
+def test_structlog_event_and_stdlib_record_have_the_same_shape(encoded_output: ReadLines) -> None:
     structlog.get_logger("same.shape").info("hello", colour="blue")
     logging.getLogger("same.shape").info("hello", extra={"colour": "blue"})
-    first, second = records(log_output)
+    first, second = records(encoded_output)
     assert {**first, "timestamp": None} == {**second, "timestamp": None}
 
 
@@ -397,3 +413,36 @@ def test_the_stdlib_fallback_encoder_writes_the_same_and_refuses_the_same(monkey
     for encode in (fast, plain):
         with pytest.raises(ValueError, match="Out of range float"):
             encode({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), 2**70, [1, {"a": float("-inf")}], {1: "int key"}, "\ud800", object()],
+    ids=["nan", "inf", "bigint", "nested", "int-key", "surrogate", "object"],
+)
+def test_orjson_lines_are_the_stdlib_lines_for_odd_values(value: Any) -> None:
+    record = _record(value=value)
+    record.created = 1700000000.5
+    stdlib = json.loads(JSONFormatter(json_encoder="json").format(record))
+    fast = json.loads(JSONFormatter(json_encoder="orjson").format(record))
+    assert fast == stdlib
+    assert "value" in fast
+
+
+def test_auto_is_the_stdlib_encoder_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # what a failed import leaves
+    assert json_lines.line_encoder("auto") is json_lines.encode_strict
+    with pytest.raises(ImportError, match=r"django-prodkit\[orjson\]"):
+        json_lines.line_encoder("orjson")
+    with pytest.raises(ImportError, match="orjson"):
+        configure_logging(json_encoder="orjson")
+    structlog.reset_defaults()
+    record = _record(ratio=float("nan"))
+    assert json.loads(JSONFormatter().format(record))["ratio"] == "nan"
+
+
+def test_configure_logging_rejects_an_unknown_encoder() -> None:
+    with pytest.raises(ValueError, match="json_encoder='ujson'"):
+        configure_logging(json_encoder="ujson")
+    with pytest.raises(ValueError, match="json_encoder='ujson'"):
+        JSONFormatter(json_encoder="ujson")
