@@ -50,7 +50,7 @@ MIDDLEWARE = STACKS[STACK]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 LOGGING = (
-    configure_logging(fmt="json")
+    configure_logging(fmt="json", json_encoder="json")  # the standard library's encoder, as installed by default
     if STACK == "kit"
     else {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
 )

@@ -3,9 +3,10 @@
 Run: ``python benchmarks/kit_e2e.py`` (needs ``wrk``). Two gunicorn servers (2 sync workers each, 127.0.0.1,
 multiprocess mode through ``django_prodkit.gunicorn``) serve the same small view: one with Django's default
 middleware, one with ``RequestIDMiddleware`` + ``MetricsMiddleware`` + ``AccessLogMiddleware`` added and
-``configure_logging(fmt="json")`` writing one JSON line per request to stdout (a file here, as a container's
-stdout is a pipe). wrk drives them in interleaved, shuffled rounds; the target (issue 17) is that the kit keeps
-at least 0.93 of the default stack's requests/second. The servers are the ones ``metrics_e2e.py`` starts.
+``configure_logging(fmt="json", json_encoder="json")`` (the standard library's encoder, as installed by
+default) writing one JSON line per request to stdout (a file here, as a container's stdout is a pipe). wrk
+drives them in interleaved, shuffled rounds; the target (issue 17) is that the kit keeps at least 0.93 of the
+default stack's requests/second. The servers are the ones ``metrics_e2e.py`` starts.
 """
 
 from __future__ import annotations

@@ -60,7 +60,8 @@ class Scenario:
 def _devnull_logging(fmt: str = "json") -> dict[str, Any]:
     from django_prodkit.logging import configure_logging
 
-    config = configure_logging(fmt=fmt, level="INFO")
+    # The standard library's encoder, what ``pip install django-prodkit`` gives (orjson is an extra).
+    config = configure_logging(fmt=fmt, level="INFO", json_encoder="json")
     config["handlers"]["stdout"]["stream"] = "ext://benchmarks.overhead.DEVNULL"
     return config
 
