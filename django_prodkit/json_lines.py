@@ -20,10 +20,14 @@ def _strict_encoder() -> Callable[[Any], str]:
     # json.dumps with options builds an encoder, its closures and its C encoder on every call, about a third
     # of a log line's formatting. The C encoder is made once here. Without cycle markers a cycle ends in a
     # RecursionError, which callers treat like any other refused value.
+    portable = json.JSONEncoder(default=json_default, ensure_ascii=False, allow_nan=False).encode
     make_encoder = getattr(json.encoder, "c_make_encoder", None)
     if make_encoder is None:  # a Python without the _json accelerator
-        return json.JSONEncoder(default=json_default, ensure_ascii=False, allow_nan=False).encode
-    encode = make_encoder(None, json_default, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+        return portable
+    try:
+        encode = make_encoder(None, json_default, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+    except TypeError:  # json.encoder's internal signature changed: keep the public, slower way
+        return portable
 
     def encode_strict(value: Any) -> str:
         return "".join(encode(value, 0))

@@ -404,13 +404,23 @@ def test_structlog_event_and_stdlib_record_have_the_same_shape(encoded_output: R
     assert {**first, "timestamp": None} == {**second, "timestamp": None}
 
 
-def test_the_stdlib_fallback_encoder_writes_the_same_and_refuses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_portable_stdlib_encoder_writes_the_same_and_refuses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     payload = {"a": "é", "b": 1.5, "c": [None, True], "d": object()}
-    fast = json_lines.encode_strict
+    expected = json.dumps(payload, default=str, ensure_ascii=False)
+    assert json_lines.encode_strict(payload) == expected
+    with pytest.raises(ValueError, match="Out of range float"):
+        json_lines.encode_strict({"x": float("nan")})
+
+    def changed_signature(markers: Any) -> None:
+        raise AssertionError("called with json.encoder's current arguments, it raises TypeError first")
+
+    monkeypatch.setattr(json.encoder, "c_make_encoder", changed_signature)
+    changed = json_lines._strict_encoder()
+    # Without the C accelerator: what a Python built without _json does, and what the portable encoder falls to.
     monkeypatch.setattr(json.encoder, "c_make_encoder", None)
-    plain = json_lines._strict_encoder()
-    assert plain(payload) == fast(payload) == json.dumps(payload, default=str, ensure_ascii=False)
-    for encode in (fast, plain):
+    pure = json_lines._strict_encoder()
+    for encode in (changed, pure):
+        assert encode(payload) == expected
         with pytest.raises(ValueError, match="Out of range float"):
             encode({"x": float("nan")})
 
