@@ -79,7 +79,10 @@ _NOT_FIELDS = _RECORD_ATTRS | {STRUCTLOG_FIELDS}
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: timestamp, level, logger, event, request_id and every extra field."""
+    """One JSON object per line: timestamp, level, logger, event, request_id and every extra field.
+
+    ``json_encoder`` picks the encoder as :func:`configure_logging`'s argument of that name does.
+    """
 
     def __init__(self, *args: Any, json_encoder: str = "auto", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
