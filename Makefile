@@ -34,9 +34,9 @@ demo:
 	$(PYTHON) example_project/demo.py
 
 # The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
-# and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
+# and locust). metrics_e2e.py, kit_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
 BENCH := .venv-bench
-BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline
+BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline kit_e2e
 
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)
