@@ -9,7 +9,8 @@ help:
 	@echo "make demo        run the example blog API under gunicorn, load-test it, show its metrics"
 	@echo "make test        the whole tox matrix (every Python x Django, lint, docs, packaging)"
 	@echo "make test-quick  the tests on the current Python only"
-	@echo "make bench       the benchmarks (see docs/benchmarks.md)"
+	@echo "make bench       the benchmarks (see docs/benchmarks.md), then the docs' tables and charts from them"
+	@echo "make docs        the HTML documentation (its last line says where it is)"
 
 $(TOOLS)/bin/tox:
 	$(PYTHON) -m venv $(TOOLS)
@@ -25,8 +26,12 @@ test-quick: $(TOOLS)/bin/tox
 lint: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e lint
 
+# The site is built in the docs env's temporary directory (tox.ini's DOCS_HTML); the last line says where.
+DOCS_HTML := .tox/docs/tmp/html/index.html
+
 docs: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e docs
+	@echo "The HTML documentation is in $(CURDIR)/$(DOCS_HTML)"
 
 # The example under gunicorn (4 workers), load-tested with manage.py loadtest, its metrics checked; see
 # docs/example-project.md. Installs into .venv-demo on the first run.
@@ -34,7 +39,8 @@ demo:
 	$(PYTHON) example_project/demo.py
 
 # The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
-# and locust). metrics_e2e.py, kit_e2e.py and loadgen.py also need Debian's wrk and nginx-light.
+# and locust). metrics_e2e.py, kit_e2e.py and loadgen.py also need Debian's wrk and nginx-light. Each script
+# writes benchmarks/results/<script>.json; render_docs.py then fills the docs' tables and charts from those files.
 BENCH := .venv-bench
 BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline kit_e2e
 
@@ -48,6 +54,7 @@ bench: $(BENCH)/bin/python
 		echo "== benchmarks/$$script.py"; \
 		$(BENCH)/bin/python benchmarks/$$script.py || exit 1; \
 	done
+	$(BENCH)/bin/python benchmarks/render_docs.py
 
 clean:
 	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench

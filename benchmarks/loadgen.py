@@ -129,6 +129,18 @@ def bench_wrk(url: str, users: int, seconds: float) -> float:
     return float(match.group(1))
 
 
+def tables(result: dict[str, object]) -> dict[str, str]:
+    """The docs' blocks (benchmarks/render_docs.py): requests per second of each generator, and against locust."""
+    rps: dict[str, float] = result["rps"]  # type: ignore[assignment]
+    ours = rps["django-prodkit loadtest"]
+    lines = ["| generator | req/s | django-prodkit / this |", "| --- | ---: | ---: |"]
+    lines += [f"| {name} | {value:,.0f} | {ours / value:.2f}x |" for name, value in rps.items()]
+    locust = rps["locust FastHttpUser"]
+    peers = "| load generator on one core | req/s | peer | ratio |\n| --- | ---: | ---: | ---: |\n"
+    peers += f"| django-prodkit `loadtest` | {ours:,.0f} | locust FastHttpUser {locust:,.0f} | {ours / locust:.1f} |"
+    return {"generators": "\n".join(lines), "peers": peers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -157,6 +169,10 @@ def main() -> None:
     print("|---|---:|---:|")
     for name, rps in results.items():
         print(f"| {name} | {rps:,.0f} | {ours / rps:.2f}x |")
+    figures = {name: round(rps, 1) for name, rps in results.items()}
+    output = {"users": args.users, "seconds": args.seconds, "rps": figures}
+    (ROOT / "benchmarks" / "results").mkdir(parents=True, exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "loadgen.json").write_text(json.dumps(output, indent=2) + "\n")
 
 
 if __name__ == "__main__":

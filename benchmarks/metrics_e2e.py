@@ -195,6 +195,7 @@ def read_cost(workers: int, routes: int, requests: int, reads: int) -> dict[str,
         if any(process.wait() != 0 for process in fillers):
             raise SystemExit("a filler process failed")
         files = len(list(Path(directory).glob("*.db")))
+        histogram_bytes = max(path.stat().st_size for path in Path(directory).glob("histogram_*.db"))
         output = subprocess.run(
             [sys.executable, __file__, "--read", str(reads)],
             cwd=ROOT,
@@ -204,7 +205,85 @@ def read_cost(workers: int, routes: int, requests: int, reads: int) -> dict[str,
             check=True,
             timeout=600,
         ).stdout
-    return {"workers": workers, "routes": routes, "files": files, **json.loads(output)}
+    return {
+        "workers": workers,
+        "routes": routes,
+        "files": files,
+        "histogram_file_bytes": histogram_bytes,
+        **json.loads(output),
+    }
+
+
+#: The issue's targets: throughput with MetricsMiddleware at least this share of the default stack's, and reading
+#: the endpoint with 8 workers' files under this many milliseconds.
+THROUGHPUT_TARGET = 0.93
+READ_TARGET_MS = 50.0
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """Markdown blocks for the docs: throughput per stack, the read cost, the targets, the peer ratio."""
+    rows = {row["stack"]: row for row in result["throughput"]}
+    ours, peer = rows[LABELS["prodkit"]], rows[LABELS["django-prometheus"]]
+    read = result["read"]
+    settings = result["settings"]
+    throughput = ["| stack | requests/s | ratio to default |", "| --- | ---: | ---: |"]
+    throughput += [
+        f"| {row['stack']} | {row['requests_per_second']:.1f} | {row['ratio_to_default']:.3f} |"
+        for row in result["throughput"]
+    ]
+    read_text = (
+        f"Reading the endpoint with {read['workers']} workers' files ({read['files']} files, {read['routes']} routes "
+        f"x 2 methods): JSON {read['json']:.2f} ms, Prometheus text {read['prometheus']:.2f} ms "
+        f"({read['prometheus_bytes'] / 1000:.0f} kB), median of {settings['reads']}. Merging the files alone: "
+        f"prometheus_client's `MultiProcessCollector` {read['collector_merge']:.2f} ms, django-prodkit's merge "
+        f"{read['prodkit_merge']:.2f} ms."
+    )
+    slowest = max(read["json"], read["prometheus"])
+    targets = "\n".join(
+        [
+            "| target | measured | |",
+            "| --- | ---: | --- |",
+            f"| throughput with `MetricsMiddleware` at least {THROUGHPUT_TARGET} of the default stack's "
+            f"| {ours['ratio_to_default']:.3f} | {_met(ours['ratio_to_default'] >= THROUGHPUT_TARGET)} |",
+            f"| reading the endpoint (JSON and Prometheus) under {READ_TARGET_MS:.0f} ms "
+            f"| {slowest:.2f} ms | {_met(slowest < READ_TARGET_MS)} |",
+        ]
+    )
+    peers = "\n".join(
+        [
+            "| throughput under gunicorn + wrk, ratio to no metrics | ours | peer |",
+            "| --- | ---: | ---: |",
+            f"| metrics (multiprocess) | {ours['ratio_to_default']:.3f} | "
+            f"django-prometheus {peer['ratio_to_default']:.3f} |",
+        ]
+    )
+    setup = (
+        f"gunicorn with {settings['workers']} sync workers on 127.0.0.1, driven by `wrk -c{settings['connections']}`, "
+        f"{settings['rounds']} interleaved rounds of {settings['seconds']} s, medians; Python "
+        f"{result['machine']['python']}, {result['machine']['cpus']} CPUs."
+    )
+    blocks = {"throughput": "\n".join(throughput), "read": read_text, "targets": targets, "peers": peers}
+    blocks["setup"] = setup
+    if "histogram_file_bytes" in read:
+        blocks["file-size"] = (
+            f"In the read benchmark ({read['routes'] * 2} method and endpoint pairs) a worker's histogram file is "
+            f"{read['histogram_file_bytes'] / 2**20:.2f} MiB."
+        )
+    return blocks
+
+
+def charts(result: dict[str, Any]) -> dict[str, str]:
+    """Requests per second of each stack, as a bar chart."""
+    from benchmarks.charts import bar_chart
+
+    bars = [
+        (row["stack"], row["requests_per_second"], row["stack"] == LABELS["prodkit"]) for row in result["throughput"]
+    ]
+    return {"throughput": bar_chart("Requests per second under gunicorn and wrk", "req/s", bars)}
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ this one run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -62,11 +63,11 @@ def _devnull_logging(fmt: str = "json") -> dict[str, Any]:
 
     # The standard library's encoder, what ``pip install django-prodkit`` gives (orjson is an extra).
     config = configure_logging(fmt=fmt, level="INFO", json_encoder="json")
-    config["handlers"]["stdout"]["stream"] = "ext://benchmarks.overhead.DEVNULL"
+    stdout = config["handlers"]["stdout"]
+    # The same StreamHandler path, writing to /dev/null (a FileHandler opens it in the worker, when configured).
+    stdout.pop("stream", None)
+    stdout.update({"class": "logging.FileHandler", "filename": os.devnull})
     return config
-
-
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
 
 
 def _setup_access_log() -> None:
@@ -108,8 +109,8 @@ def _django_structlog_logging() -> dict[str, Any]:
         },
         "handlers": {
             "json_file": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://benchmarks.overhead.DEVNULL",
+                "class": "logging.FileHandler",
+                "filename": os.devnull,
                 "formatter": "json_formatter",
             },
         },
@@ -260,7 +261,7 @@ TARGETS.append(("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (mult
 # --- The whole kit (issue 17): request id + metrics + JSON access log, beside the three peers that do the same --------
 
 KIT = "+ the whole kit (request id + metrics + JSON access log)"
-PEERS = "+ django-guid + django-prometheus + django-structlog (JSON)"
+KIT_PEERS = "+ django-guid + django-prometheus + django-structlog (JSON)"
 #: The peers measured one by one above; their overheads added up are the second yardstick of the kit.
 PEER_ROWS = ("+ django-guid", "+ django-prometheus (multiprocess)", "+ django-structlog (JSON)")
 PEERS_ADDED = "the three peers' rows, added up"
@@ -275,7 +276,7 @@ SCENARIOS.extend(
             group="kit",
         ),
         Scenario(
-            PEERS,
+            KIT_PEERS,
             before=[
                 "django_guid.middleware.guid_middleware",
                 "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -290,7 +291,7 @@ SCENARIOS.extend(
         ),
     ]
 )
-TARGETS.append((KIT, PEERS, 0.25))
+TARGETS.append((KIT, KIT_PEERS, 0.25))
 ABSOLUTE_TARGETS.append((KIT, 50.0))
 
 
@@ -487,6 +488,7 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
             )
     return {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "date": datetime.date.today().isoformat(),
         "rounds": rounds,
         "batch": batch,
         "rows": rows,
@@ -519,41 +521,95 @@ def print_table(result: dict[str, Any]) -> None:
             )
 
 
-def _kit_row(row: dict[str, Any]) -> str:
-    return f"| {row['scenario']} | {row['us_per_request']:.2f} | {row['overhead_us']:+.2f} |"
+# --- the docs' tables and chart (benchmarks/render_docs.py) ---------------------------------------------------
+
+#: The scenarios that are django-prodkit's, drawn in its colour in the chart.
+OURS = ("RequestIDMiddleware", "AccessLogMiddleware", "+ XRayMiddleware", "MetricsMiddleware", "the whole kit")
+#: What each peer comparison of the README and the pages is about: (ours, peer, what).
+PEERS = [
+    ("+ RequestIDMiddleware", "+ django-guid", "request ids"),
+    ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
+    ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
+    ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+]
 
 
-def tables(result: dict[str, Any]) -> dict[str, str]:
-    """The Markdown tables of docs/benchmarks.md, by block name."""
-    header = ["| scenario | us/request | overhead over default stack (us) |", "| --- | ---: | ---: |"]
-    kit_names = ("default stack", KIT, PEERS, *PEER_ROWS)
-    kit_rows = [row for name in kit_names for row in result["rows"] if row["scenario"] == name]
-    kit = [
-        f"Python {result['machine']['python']}, {result['rounds']} interleaved rounds x {result['batch']} requests, "
-        "medians",
-        "",
-        *header,
-        *(_kit_row(row) for row in kit_rows),
-        "",
-        "| target | measured | |",
-        "| --- | ---: | --- |",
-    ]
+def _peer_name(scenario: str) -> str:
+    return scenario.removeprefix("+ ").split(" (")[0].removesuffix(" XRayMiddleware")
+
+
+def _kit_table(result: dict[str, Any]) -> str:
+    """The whole kit beside the three peers, together and one by one, with the kit's targets (issue 17)."""
+    rows = {row["scenario"]: row for row in result["rows"]}
+    lines = ["| scenario | us/request | overhead over default stack (us) |", "| --- | ---: | ---: |"]
+    for name in ("default stack", KIT, KIT_PEERS, *PEER_ROWS):
+        if name in rows:
+            row = rows[name]
+            lines.append(f"| {name} | {row['us_per_request']:.2f} | {row['overhead_us']:+.2f} |")
+    lines += ["", "| target | measured | |", "| --- | ---: | --- |"]
     for target in result["targets"]:
         if target["scenario"] != KIT:
             continue
-        mark = "met" if target["met"] else "**not met**"
+        verdict = "met" if target["met"] else "**not met**"
         if "ratio" in target:
-            reference = "the peers' stack" if target["reference"] == PEERS else PEERS_ADDED
-            kit.append(
-                f"| the kit's overhead / {reference} (at most {target['limit']}) | {target['ratio']:.3f} | {mark} |"
-            )
+            reference = "the peers' stack" if target["reference"] == KIT_PEERS else PEERS_ADDED
+            what = f"the kit's overhead / {reference} (at most {target['limit']})"
+            lines.append(f"| {what} | {target['ratio']:.3f} | {verdict} |")
         else:
-            kit.append(
-                f"| the kit's overhead (at most +{target['limit_us']:.0f} us) | "
-                f"{target['overhead_us']:+.2f} us | {mark} |"
-            )
-    scenarios = [*header, *(_kit_row(row) for row in result["rows"])]
-    return {"scenarios": "\n".join(scenarios), "kit": "\n".join(kit)}
+            what = f"the kit's overhead (at most +{target['limit_us']:.0f} us)"
+            lines.append(f"| {what} | {target['overhead_us']:+.2f} us | {verdict} |")
+    return "\n".join(lines)
+
+
+def tables(result: dict[str, Any]) -> dict[str, str]:
+    """Markdown blocks for the docs: every scenario, the targets, peer ratios, and the run's setup."""
+    rows = {row["scenario"]: row for row in result["rows"]}
+    scenarios = ["| scenario | us/request | overhead over default stack (us) |", "| --- | ---: | ---: |"]
+    scenarios += [f"| {r['scenario']} | {r['us_per_request']:.2f} | {r['overhead_us']:+.2f} |" for r in result["rows"]]
+    targets = ["| target | measured | |", "| --- | ---: | --- |"]
+    for target in result["targets"]:
+        verdict = "met" if target["met"] else "**not met**"
+        if "ratio" in target:
+            what = f"`{target['scenario']}` adds at most {target['limit']} of `{target['reference']}`'s overhead"
+            targets.append(f"| {what} | {target['ratio']:.3f} | {verdict} |")
+        else:
+            what = f"`{target['scenario']}` adds at most {target['limit_us']} us"
+            targets.append(f"| {what} | {target['overhead_us']:+.2f} us | {verdict} |")
+    peers = ["| us added per request | ours | peer | ratio |", "| --- | ---: | ---: | ---: |"]
+    for ours, peer, what in PEERS:
+        a, b = rows[ours]["overhead_us"], rows[peer]["overhead_us"]
+        peers.append(f"| {what} | {a:.2f} | {_peer_name(peer)} {b:.2f} | {a / b:.2f} |")
+    xray = [name for name in rows if "XRayMiddleware" in name or name == "default stack"]
+    machine = result["machine"]
+    return {
+        "scenarios": "\n".join(scenarios),
+        "targets": "\n".join(targets),
+        "kit": _kit_table(result),
+        "peers": "\n".join(peers),
+        "xray": "\n".join(scenarios[:2] + [line for line in scenarios[2:] if line.split(" | ")[0][2:] in xray]),
+        "metrics": (
+            f"`MetricsMiddleware` adds {rows['+ MetricsMiddleware (multiprocess)']['overhead_us']:.2f} us per request "
+            "over Django's default stack, django-prometheus "
+            f"{rows['+ django-prometheus (multiprocess)']['overhead_us']:.2f} us (both in multiprocess mode)."
+        ),
+        "setup": (
+            f"Python {machine['python']} on {machine['platform']}, {machine['cpus']} CPUs; "
+            f"{result['rounds']} rounds x {result['batch']:,} requests per scenario, medians"
+            + (f", {result['date']}." if "date" in result else ".")
+        ),
+    }
+
+
+def charts(result: dict[str, Any]) -> dict[str, str]:
+    """The overhead of each middleware over Django's default stack, as a bar chart."""
+    from benchmarks.charts import bar_chart
+
+    bars = [
+        (row["scenario"].removeprefix("+ "), row["overhead_us"], any(mark in row["scenario"] for mark in OURS))
+        for row in result["rows"]
+        if row["scenario"].startswith("+ ")
+    ]
+    return {"overhead": bar_chart("Microseconds each middleware adds to a request", "us", bars, decimals=2)}
 
 
 def main() -> None:

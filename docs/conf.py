@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import django
 
@@ -14,6 +16,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 django.setup()
 
 from django_prodkit import __version__  # noqa: E402
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 project = "django-prodkit"
 author = "the django-prodkit developers"
@@ -37,3 +42,28 @@ intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
 
 html_theme = "furo"
 html_title = f"django-prodkit {__version__}"
+
+# index.md lists the pages as plain Markdown links under "## " headings, so it reads well on GitHub; Sphinx gets
+# the same lists as hidden toctrees (the sidebar's navigation), one per heading, captioned with it.
+_SECTION = re.compile(r"^## (?P<caption>.+)\n(?P<body>(?:(?!## ).*\n?)*)", re.M)
+_PAGE_LINK = re.compile(r"^- \[[^\]]+\]\((?P<page>[\w-]+)\.md\)", re.M)
+
+
+def index_toctrees(markdown: str) -> str:
+    """The hidden toctree directives that mirror the link lists of ``index.md``."""
+    toctrees = []
+    for section in _SECTION.finditer(markdown):
+        pages = _PAGE_LINK.findall(section["body"])
+        if pages:
+            entries = "\n".join(pages)
+            toctrees.append(f"\n```{{toctree}}\n:hidden:\n:caption: {section['caption']}\n\n{entries}\n```\n")
+    return "".join(toctrees)
+
+
+def _add_index_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname == "index":
+        source[0] += index_toctrees(source[0])
+
+
+def setup(app: Sphinx) -> None:
+    app.connect("source-read", _add_index_toctrees)

@@ -1,13 +1,16 @@
-"""Every code sample in the docs is a file under ``docs/snippets/`` that a test here runs in a realistic context.
+"""Every code block of the docs is run here, from the Markdown itself, in a realistic context.
 
-Settings snippets are executed on top of the settings ``django-admin startproject`` writes and the resulting values
-are checked against what the page promises (system checks, ``dictConfig``, ``check --deploy``); URL snippets are
-routed and requested; gunicorn configurations are loaded the way gunicorn loads them. The JSON examples in the
-pages parse, and those that show a real response or log line have the keys of one produced here.
+How each block is run is said by the marker on the line before it (``tests/doc_blocks.py`` and
+``docs/contributing.md`` describe the convention). Settings blocks are executed on top of the settings
+``django-admin startproject`` writes and the resulting values are checked against what the page promises (system
+checks, ``dictConfig``, ``check --deploy``); URL blocks are routed and requested; gunicorn configurations are loaded
+the way gunicorn loads them. The JSON examples in the pages parse, and those that show a real response or log line
+have the keys of one produced here.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import io
 import json
@@ -40,38 +43,19 @@ from django_prodkit.metrics.store import reset_store
 from django_prodkit.middleware import RequestIDMiddleware
 from django_prodkit.settings import HSTS_RAMP_UP
 from django_prodkit.tracing.backend import get_tracer, reset_tracer
+from tests.doc_blocks import (
+    DOCS,
+    KINDS,
+    PYTHON,
+    ROOT,
+    Block,
+    all_blocks,
+    block,
+    blocks_of_kind,
+    page_blocks,
+    pages,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs"
-SNIPPETS = DOCS / "snippets"
-TEST_FILE = Path(__file__).name
-
-#: Each snippet and the test that proves it right (the quickstart's are followed by ``tests/test_quickstart.py``).
-EXERCISED_BY: dict[str, str] = {
-    "overview_middleware.py": "test_middleware_snippets_follow_the_documented_order",
-    "metrics_settings.py": "test_metrics_settings_and_urls_serve_the_documented_json",
-    "metrics_urls.py": "test_metrics_settings_and_urls_serve_the_documented_json",
-    "metrics_gunicorn_conf.py": "test_gunicorn_configurations_load_as_gunicorn_loads_them",
-    "health_checks_urls.py": "test_health_urls_serve_the_documented_json",
-    "health_checks_custom_check.py": "test_custom_health_check_decides_readiness",
-    "health_checks_custom_settings.py": "test_custom_health_check_decides_readiness",
-    "health_checks_middleware.py": "test_middleware_snippets_follow_the_documented_order",
-    "cloudwatch_settings.py": "test_middleware_snippets_follow_the_documented_order",
-    "cloudwatch_gunicorn_conf.py": "test_gunicorn_configurations_load_as_gunicorn_loads_them",
-    "tracing_settings.py": "test_middleware_snippets_follow_the_documented_order",
-    "request_ids_get_request_id.py": "test_get_request_id_snippet",
-    "request_ids_logging.py": "test_logging_snippet_writes_the_documented_json_lines",
-    "settings_prodkit.py": "test_settings_reference_snippet_is_a_valid_configuration",
-    "security_settings.py": "test_security_snippet_passes_check_deploy",
-    "security_hsts_preload.py": "test_hsts_preload_snippet_is_the_last_ramp_up_step",
-    "quickstart_settings.py": "test_quickstart.py",
-    "quickstart_urls.py": "test_quickstart.py",
-}
-#: Files outside ``docs/snippets/`` that pages include, and the test that loads them.
-EXTERNAL_INCLUDES: dict[str, str] = {
-    "example_project/gunicorn.conf.py": "test_gunicorn_configurations_load_as_gunicorn_loads_them",
-    "django_prodkit/loadtest/report.schema.json": "test_loadtest_e2e.py",
-}
 STARTPROJECT_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -90,17 +74,16 @@ DOCUMENTED_ORDER = [
     "django_prodkit.middleware.AccessLogMiddleware",
 ]
 TOKEN = "a-long-random-token"
-INCLUDE = re.compile(r"^```\{literalinclude\}\s+(\S+)", re.M)
-PYTHON_FENCE = re.compile(r"^\s*(```+|~~~+)\s*\{?(python3?|py|pycon|ipython)\}?\s*$|\{code-block\}\s*python", re.M)
-JSON_BLOCK = re.compile(r"^```json\n(.*?)^```$", re.M | re.S)
-
-
-def pages() -> list[Path]:
-    return sorted(DOCS.glob("*.md"))
+LITERALINCLUDE = re.compile(r"^```+\{literalinclude\}\s+(\S+)", re.M)
+#: Includes still allowed: the load report's schema is the package's own file, shown whole.
+ALLOWED_INCLUDES = {("docs/load-testing.md", "../django_prodkit/loadtest/report.schema.json")}
+TESTS = Path(__file__).resolve().parent
 
 
 def json_blocks(page: str) -> list[Any]:
-    return [json.loads(block) for block in JSON_BLOCK.findall((DOCS / page).read_text())]
+    return [
+        json.loads(found.code) for found in page_blocks(DOCS / page) if found.lang == "json" and found.kind != "skip"
+    ]
 
 
 def doc_json(page: str, key: str) -> dict[str, Any]:
@@ -124,25 +107,47 @@ def startproject_settings(tmp_path: Path) -> dict[str, Any]:
     return namespace
 
 
-def quickstarted_settings(tmp_path: Path) -> dict[str, Any]:
-    """startproject's settings with django-prodkit's middleware in the documented order (the overview's snippet)."""
-    return run_snippet("overview_middleware.py", startproject_settings(tmp_path))
+def run_block(found: Block | str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Execute a block in ``namespace`` (a fresh one by default), as if appended to that module.
 
-
-def run_snippet(name: str, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Execute a snippet in ``namespace`` (a fresh one by default), as if appended to that module."""
-    namespace = {"__name__": "snippet"} if namespace is None else namespace
-    path = SNIPPETS / name
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    Tracebacks name the page and the line of the code in it.
+    """
+    found = block(found) if isinstance(found, str) else found
+    namespace = {"__name__": "doc_block"} if namespace is None else namespace
+    exec(compile("\n" * found.line + found.code, found.page, "exec"), namespace)
     return namespace
 
 
-def urlconf_module(name: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Register a URL snippet as an importable module and return its dotted name."""
-    module = types.ModuleType(f"docs_snippet_{name.removesuffix('.py')}")
-    run_snippet(name, module.__dict__)
+def quickstarted_settings(tmp_path: Path) -> dict[str, Any]:
+    """The settings of a project that followed the quickstart: startproject's, then the quickstart's block."""
+    return run_block("quickstart-settings", startproject_settings(tmp_path))
+
+
+def sets_middleware(found: Block) -> bool:
+    return any(
+        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MIDDLEWARE" for t in node.targets)
+        for node in ast.walk(ast.parse(found.code))
+    )
+
+
+def urlconf_module(found: Block | str, monkeypatch: pytest.MonkeyPatch, base: str = "") -> str:
+    """Register a URL block (appended to ``base``) as an importable module and return its dotted name."""
+    found = block(found) if isinstance(found, str) else found
+    module = types.ModuleType(f"doc_block_urls_{found.page.replace('/', '_').replace('.', '_')}_{found.line}")
+    exec(compile(base, "mysite/urls.py", "exec"), module.__dict__)
+    run_block(found, module.__dict__)
     monkeypatch.setitem(sys.modules, module.__name__, module)
     return module.__name__
+
+
+def startproject_urls() -> str:
+    """The ``urls.py`` that ``django-admin startproject mysite`` writes."""
+    template = Path(django.__file__).parent / "conf" / "project_template" / "project_name" / "urls.py-tpl"
+    context = {"project_name": "mysite", "docs_version": "5.2"}
+    source = Engine().from_string(template.read_text()).render(Context(context, autoescape=False))
+    # The tests' settings do not install the admin; its route is startproject's, not the block's.
+    source = source.replace("from django.contrib import admin\n", "")
+    return re.sub(r"path\(['\"]admin/['\"], admin\.site\.urls\),", "", source)
 
 
 def prodkit_messages(**overrides: Any) -> list[str]:
@@ -185,47 +190,112 @@ def log_lines(restore_logging: None) -> Callable[[dict[str, Any]], Callable[[], 
     return apply
 
 
-# --- every sample is a tested snippet --------------------------------------------------------------------------
+# --- every block is marked, and run ------------------------------------------------------------------------------
 
 
-def test_no_python_code_block_is_written_inline() -> None:
-    inline = [f"{page.name}: {m.group(0).strip()}" for page in pages() for m in PYTHON_FENCE.finditer(page.read_text())]
-    assert inline == [], "put the sample in docs/snippets/ and include it with {literalinclude}"
+def test_every_python_block_is_marked_with_how_it_is_tested() -> None:
+    unmarked = [found.where for found in all_blocks() if found.lang in PYTHON and found.kind is None]
+    assert unmarked == [], "mark each with <!-- test: KIND [NAME] --> (see docs/contributing.md)"
 
 
-def test_every_snippet_is_included_by_a_page_and_exercised_by_a_test() -> None:
-    included = {
-        (DOCS / target).resolve().relative_to(ROOT).as_posix()
-        for page in pages()
-        for target in INCLUDE.findall(page.read_text())
+def test_every_marker_is_well_formed() -> None:
+    problems = []
+    for found in all_blocks():
+        if found.marker is None or not found.marker.startswith("<!-- test"):
+            continue
+        if found.kind is None:
+            problems.append(f"{found.where}: cannot read {found.marker!r}")
+        elif found.kind not in KINDS:
+            problems.append(f"{found.where}: unknown kind {found.kind!r}")
+        elif found.kind == "custom" and not found.name:
+            problems.append(f"{found.where}: a custom block needs a NAME that a test uses")
+        elif found.kind == "skip" and not found.reason:
+            problems.append(f"{found.where}: say why it is not run: <!-- test: skip -- REASON -->")
+        elif found.kind != "skip" and found.lang not in PYTHON | {"json"}:
+            problems.append(f"{found.where}: a {found.lang or 'plain'} block cannot be run as {found.kind!r}")
+    names = [found.name for found in all_blocks() if found.name]
+    problems += [f"{name} names more than one block" for name in sorted({n for n in names if names.count(n) > 1})]
+    assert problems == []
+
+
+def test_every_named_block_is_used_by_a_test() -> None:
+    sources = "".join(path.read_text() for path in TESTS.glob("test_*.py"))
+    unused = [
+        f"{found.where}: {found.name}" for found in all_blocks() if found.name and f'"{found.name}"' not in sources
+    ]
+    assert unused == []
+
+
+def test_no_page_includes_code_from_another_file() -> None:
+    includes = {
+        (found.relative_to(ROOT).as_posix(), target)
+        for found in pages()
+        for target in LITERALINCLUDE.findall(found.read_text())
     }
-    on_disk = {path.name for path in SNIPPETS.glob("*.py")}
-    assert on_disk == set(EXERCISED_BY)
-    assert included == {f"docs/snippets/{name}" for name in EXERCISED_BY} | set(EXTERNAL_INCLUDES)
-    for name, test in {**EXERCISED_BY, **EXTERNAL_INCLUDES}.items():
-        if test.endswith(".py"):
-            assert Path(name).name in (ROOT / "tests" / test).read_text(), f"{test} does not use {name}"
-        else:
-            assert callable(globals().get(test)), f"{name}: no test named {test} in {TEST_FILE}"
+    assert includes <= ALLOWED_INCLUDES, "write the code inline, in a marked block (see docs/contributing.md)"
+    assert not (DOCS / "snippets").exists()
+
+
+def test_the_marker_reader_sees_what_it_should(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(
+        "<!-- test: custom some-name -->\n```python\nx = 1\n```\n\n"
+        "<!-- test: skip -- a fragment -->\n````python\n```\ny\n````\n"
+        "text\n```python\nz = 3\n```\n"
+    )
+    marked, skipped, unmarked = page_blocks(page, tmp_path)
+    assert (marked.kind, marked.name, marked.code, marked.line) == ("custom", "some-name", "x = 1\n", 2)
+    assert (skipped.kind, skipped.reason, skipped.code) == ("skip", "a fragment", "```\ny\n")
+    assert (unmarked.kind, unmarked.lang, unmarked.code) == (None, "python", "z = 3\n")
+
+
+def test_every_page_is_listed_in_the_index() -> None:
+    spec = importlib.util.spec_from_file_location("docs_conf", DOCS / "conf.py")
+    assert spec is not None
+    assert spec.loader is not None
+    conf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conf)
+    toctrees = conf.index_toctrees((DOCS / "index.md").read_text())
+    listed = re.findall(r"^([\w-]+)$", toctrees, re.M)
+    assert sorted(listed) == sorted(path.stem for path in DOCS.glob("*.md") if path.name != "index.md")
+    assert ":caption: Getting started" in toctrees
+
+
+def test_the_middleware_diagram_is_drawn_from_the_overview_block(tmp_path: Path) -> None:
+    script = DOCS / "middleware_diagram.py"
+    spec = importlib.util.spec_from_file_location("middleware_diagram", script)
+    assert spec is not None
+    assert spec.loader is not None
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    middleware = run_block("overview-middleware", {"MIDDLEWARE": STARTPROJECT_MIDDLEWARE})["MIDDLEWARE"]
+    ours = [entry.rsplit(".", 1)[-1] for entry in middleware if entry.startswith("django_prodkit.")]
+    layers = diagram.layers((DOCS / "overview.md").read_text())
+    assert [layer for layer in layers if layer != diagram.DJANGO] == ours
+    assert set(ours) <= set(diagram.ROLES)
+    assert diagram.OUTPUT.read_text() == diagram.draw(layers), "run: python docs/middleware_diagram.py"
+    assert "](_static/middleware.svg)" in (DOCS / "overview.md").read_text()
 
 
 # --- settings ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "name", ["overview_middleware.py", "health_checks_middleware.py", "cloudwatch_settings.py", "tracing_settings.py"]
-)
-def test_middleware_snippets_follow_the_documented_order(
-    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("found", blocks_of_kind("settings"), ids=lambda found: found.where)
+def test_settings_blocks_pass_the_checks_and_serve_a_probe(
+    found: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    namespace = run_snippet(name, startproject_settings(tmp_path))
+    monkeypatch.setenv("METRICS_TOKEN", TOKEN)  # as the quickstart says
+    base = startproject_settings(tmp_path) if sets_middleware(found) else quickstarted_settings(tmp_path)
+    namespace = run_block(found, base)
     middleware: list[str] = namespace["MIDDLEWARE"]
     ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
     assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
     after = 1 if ours[-1].endswith("AccessLogMiddleware") else 0
     assert middleware == ours[: len(ours) - after] + STARTPROJECT_MIDDLEWARE + ours[len(ours) - after :]
     prodkit = namespace.get("PRODKIT", {})
+    assert unknown_keys(prodkit) == []
+    assert type_errors(prodkit) == []
     if "django_prodkit.middleware.XRayMiddleware" in ours:
         monkeypatch.setenv("ENABLE_XRAY", "true")  # as the tracing page says, so the X-Ray checks run too
     assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=prodkit) == []
@@ -236,18 +306,10 @@ def test_middleware_snippets_follow_the_documented_order(
     assert response["X-Request-ID"]
 
 
-def test_settings_reference_snippet_is_a_valid_configuration(tmp_path: Path) -> None:
-    namespace = run_snippet("settings_prodkit.py", quickstarted_settings(tmp_path))
-    prodkit = namespace["PRODKIT"]
-    assert unknown_keys(prodkit) == []
-    assert type_errors(prodkit) == []
-    assert prodkit_messages(MIDDLEWARE=namespace["MIDDLEWARE"], PRODKIT=prodkit) == []
-
-
 def test_logging_snippet_writes_the_documented_json_lines(
     log_lines: Callable[[dict[str, Any]], Callable[[], list[dict[str, Any]]]],
 ) -> None:
-    config = run_snippet("request_ids_logging.py")["LOGGING"]
+    config = run_block("request-ids-logging")["LOGGING"]
     read = log_lines(config)
 
     def view(request: Any) -> Any:
@@ -270,7 +332,7 @@ def test_access_log_example_has_the_keys_of_a_real_line(
     log_lines: Callable[[dict[str, Any]], Callable[[], list[dict[str, Any]]]],
 ) -> None:
     documented = doc_json("request-ids.md", "event")
-    read = log_lines(run_snippet("request_ids_logging.py")["LOGGING"])
+    read = log_lines(run_block("request-ids-logging")["LOGGING"])
     Client().get("/api/v1/items/blue-shoe/", HTTP_X_REQUEST_ID="req-7")
     (line,) = [record for record in read() if record["event"] == documented["event"]]
     assert set(line) == set(documented)
@@ -279,16 +341,16 @@ def test_access_log_example_has_the_keys_of_a_real_line(
 
 
 def test_get_request_id_snippet() -> None:
-    assert run_snippet("request_ids_get_request_id.py")["request_id"] is None
+    assert run_block("get-request-id")["request_id"] is None
     seen: dict[str, Any] = {}
 
     def view(request: Any) -> Any:
-        seen.update(run_snippet("request_ids_get_request_id.py"))
+        seen.update(run_block("get-request-id"))
         return HttpResponse()
 
     response = RequestIDMiddleware(view)(RequestFactory().get("/"))
     assert seen["request_id"] == response.headers["X-Request-ID"]
-    assert run_snippet("request_ids_get_request_id.py")["request_id"] is None
+    assert run_block("get-request-id")["request_id"] is None
 
 
 def _deploy_check(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -318,7 +380,7 @@ def test_security_snippet_passes_check_deploy(tmp_path: Path) -> None:
     settings_py.write_text(
         template
         + '\nINSTALLED_APPS += ["django_prodkit"]\n'
-        + (SNIPPETS / "security_settings.py").read_text()
+        + block("security-settings").code
         + f"\nSECRET_KEY = {get_random_secret_key()!r}\n"
         + 'DEBUG = False\nALLOWED_HOSTS = ["api.example.com"]\n'
         + mailers
@@ -333,7 +395,7 @@ def test_security_snippet_passes_check_deploy(tmp_path: Path) -> None:
 
 
 def test_hsts_preload_snippet_is_the_last_ramp_up_step() -> None:
-    namespace = run_snippet("security_hsts_preload.py")
+    namespace = run_block("hsts-preload")
     assert namespace["SECURE_HSTS_SECONDS"] == HSTS_RAMP_UP[-1] == 31536000
     assert namespace["SECURE_HSTS_PRELOAD"] is True
     assert namespace["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
@@ -345,7 +407,7 @@ def test_hsts_preload_snippet_is_the_last_ramp_up_step() -> None:
 
 @pytest.mark.django_db
 def test_health_urls_serve_the_documented_json(monkeypatch: pytest.MonkeyPatch) -> None:
-    with override_settings(ROOT_URLCONF=urlconf_module("health_checks_urls.py", monkeypatch)):
+    with override_settings(ROOT_URLCONF=urlconf_module("health-urls", monkeypatch)):
         client = Client()
         liveness = client.get("/api/v1/healthcheck/")
         readiness = client.get("/api/v1/healthcheck/ready/")
@@ -365,7 +427,7 @@ def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pyte
     package = types.ModuleType("myproject")
     package.__path__ = []
     health = types.ModuleType("myproject.health")
-    run_snippet("health_checks_custom_check.py", health.__dict__)
+    run_block("health-custom-check", health.__dict__)
     monkeypatch.setitem(sys.modules, "myproject", package)
     monkeypatch.setitem(sys.modules, "myproject.health", health)
     for name, value in {
@@ -374,7 +436,7 @@ def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pyte
         "AWS_SECRET_ACCESS_KEY": "x",
     }.items():
         monkeypatch.setenv(name, value)
-    namespace = run_snippet("health_checks_custom_settings.py", quickstarted_settings(tmp_path))
+    namespace = run_block("health-custom-settings", quickstarted_settings(tmp_path))
     prodkit = namespace["PRODKIT"]
     failing = next(block for block in json_blocks("health-checks.md") if block.get("status") == "fail")
     with override_settings(PRODKIT=prodkit), mock_aws():
@@ -396,14 +458,14 @@ def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.django_db
 def test_metrics_settings_and_urls_serve_the_documented_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    namespace = run_snippet("metrics_settings.py", startproject_settings(tmp_path))
+    namespace = run_block("metrics-settings", startproject_settings(tmp_path))
     documented = doc_json("metrics.md", "request_count")
     reset_store()
     try:
         with override_settings(
             MIDDLEWARE=namespace["MIDDLEWARE"],
             PRODKIT=namespace["PRODKIT"],
-            ROOT_URLCONF=urlconf_module("metrics_urls.py", monkeypatch),
+            ROOT_URLCONF=urlconf_module("metrics-urls", monkeypatch),
         ):
             assert prodkit_messages() == []
             client = Client()
@@ -427,19 +489,24 @@ def test_metrics_settings_and_urls_serve_the_documented_json(tmp_path: Path, mon
 # --- gunicorn ----------------------------------------------------------------------------------------------------
 
 
+def gunicorn_module(source: Block | Path) -> types.ModuleType:
+    """A configuration file, or a block of one, as the module gunicorn makes of it."""
+    if isinstance(source, Path):
+        return load_config_file(source)
+    module = types.ModuleType(f"doc_block_gunicorn_{source.line}")
+    run_block(source, module.__dict__)
+    return module
+
+
 @pytest.mark.parametrize(
-    "path",
-    [
-        SNIPPETS / "metrics_gunicorn_conf.py",
-        SNIPPETS / "cloudwatch_gunicorn_conf.py",
-        ROOT / "example_project" / "gunicorn.conf.py",
-    ],
-    ids=lambda path: path.name,
+    "source",
+    [*blocks_of_kind("gunicorn"), ROOT / "example_project" / "gunicorn.conf.py"],
+    ids=lambda source: source.where if isinstance(source, Block) else source.name,
 )
-def test_gunicorn_configurations_load_as_gunicorn_loads_them(path: Path) -> None:
+def test_gunicorn_configurations_load_as_gunicorn_loads_them(source: Block | Path) -> None:
     from gunicorn.config import Config
 
-    module = load_config_file(path)
+    module = gunicorn_module(source)
     config = Config()
     # What gunicorn does with a configuration file: every module attribute named like a setting is set.
     for name, value in vars(module).items():
@@ -450,18 +517,57 @@ def test_gunicorn_configurations_load_as_gunicorn_loads_them(path: Path) -> None
         assert config.settings[hook].get() is getattr(prodkit_gunicorn, hook)
 
 
+def test_deploying_page_shows_the_example_gunicorn_conf() -> None:
+    source = (ROOT / "example_project" / "gunicorn.conf.py").read_text()
+    assert block("example-gunicorn-conf").code == source[source.index("import multiprocessing") :]
+
+
+# --- URL confs and plain Python ---------------------------------------------------------------------------------
+
+
+def added_routes(urlconf: str) -> list[str]:
+    """The paths of every route without a converter, outside startproject's admin."""
+    from django.urls import URLPattern, URLResolver, get_resolver
+
+    def walk(patterns: list[Any], prefix: str) -> Iterator[str]:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver) and not route.startswith("admin/"):
+                yield from walk(pattern.url_patterns, route)
+            elif isinstance(pattern, URLPattern) and "<" not in route:
+                yield "/" + route
+
+    return list(walk(get_resolver(urlconf).url_patterns, ""))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("found", blocks_of_kind("urls"), ids=lambda found: found.where)
+def test_url_blocks_serve_every_route_they_add(found: Block, monkeypatch: pytest.MonkeyPatch) -> None:
+    urlconf = urlconf_module(found, monkeypatch, base=startproject_urls())
+    routes = added_routes(urlconf)
+    assert routes, f"{found.where} adds no route"
+    with override_settings(ROOT_URLCONF=urlconf):
+        client = Client()
+        statuses = {route: client.get(route).status_code for route in routes}
+    assert {route: status for route, status in statuses.items() if status == 404 or status >= 500} == {}
+
+
+@pytest.mark.parametrize("found", blocks_of_kind("python"), ids=lambda found: found.where)
+def test_python_blocks_run(found: Block) -> None:
+    run_block(found)
+
+
 # --- JSON examples -----------------------------------------------------------------------------------------------
 
 
 def test_every_json_example_parses() -> None:
-    blocks = {page.name: JSON_BLOCK.findall(page.read_text()) for page in pages()}
-    assert sum(len(found) for found in blocks.values()) >= 8
-    for page, found in blocks.items():
-        for block in found:
-            try:
-                json.loads(block)
-            except json.JSONDecodeError as exc:
-                pytest.fail(f"{page}: {exc}\n{block}")
+    examples = [found for found in all_blocks() if found.lang == "json" and found.kind != "skip"]
+    assert len(examples) >= 8
+    for found in examples:
+        try:
+            json.loads(found.code)
+        except json.JSONDecodeError as exc:
+            pytest.fail(f"{found.where}: {exc}\n{found.code}")
 
 
 def test_emf_example_follows_the_specification() -> None:
@@ -472,7 +578,7 @@ def test_emf_example_follows_the_specification() -> None:
 def test_sampling_rules_example_is_accepted_by_the_sdk(tmp_path: Path) -> None:
     rules = doc_json("tracing.md", "rules")
     xray = {"ENABLED": True, "CENTRALIZED_SAMPLING": False, "SAMPLING_RULES": rules}
-    middleware = run_snippet("tracing_settings.py", startproject_settings(tmp_path))["MIDDLEWARE"]
+    middleware = run_block("tracing-settings", startproject_settings(tmp_path))["MIDDLEWARE"]
     reset_tracer()
     try:
         with override_settings(PRODKIT={"XRAY": xray}, MIDDLEWARE=middleware):

@@ -1,9 +1,0 @@
-# settings.py, below startproject's MIDDLEWARE
-MIDDLEWARE = [
-    "django_prodkit.middleware.RequestIDMiddleware",
-    "django_prodkit.middleware.HealthCheckMiddleware",
-    "django_prodkit.middleware.MetricsMiddleware",
-    "django_prodkit.middleware.XRayMiddleware",  # drops itself while tracing is off
-    *MIDDLEWARE,  # Django's own
-    "django_prodkit.middleware.AccessLogMiddleware",
-]
