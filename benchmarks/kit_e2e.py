@@ -12,6 +12,7 @@ default stack's requests/second. The servers are the ones ``metrics_e2e.py`` sta
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -76,8 +77,9 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
     """The Markdown tables of docs/benchmarks.md, by block name."""
     settings = result["settings"]
     lines = [
-        f"Python {result['machine']['python']}, gunicorn {settings['workers']} sync workers, "
-        f"wrk -c{settings['connections']}, {settings['rounds']} interleaved rounds x {settings['seconds']} s, medians",
+        f"Python {result['machine']['python']}, {result['machine']['cpus']} CPUs, gunicorn {settings['workers']} sync "
+        f"workers, wrk -c{settings['connections']}, {settings['rounds']} interleaved rounds x {settings['seconds']} s, "
+        f"medians, {result.get('date', 'undated')}.",
         "",
         "| stack | requests/s | ratio to default |",
         "| --- | ---: | ---: |",
@@ -106,6 +108,7 @@ def main() -> None:
     ratio = medians["kit"] / medians["default"]
     result = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "date": datetime.date.today().isoformat(),
         "settings": vars(args),
         "throughput": [
             {

@@ -14,6 +14,7 @@ what ``pip install django-prodkit`` gives.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -90,12 +91,10 @@ def _bare() -> Callable[[], None]:
 
 
 def _dumps() -> Callable[[], None]:
-    from datetime import datetime, timezone
-
     fd = os.open(os.devnull, os.O_WRONLY)
 
     def line() -> None:
-        stamp = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
         payload = {"timestamp": stamp, "level": "info", "logger": "django_prodkit.access", "event": "http_request"}
         payload.update(_fields(), request_id=REQUEST_ID)
         os.write(fd, (json.dumps(payload) + "\n").encode())
@@ -172,6 +171,7 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
     names = [name for name in CONTENDERS if name in medians]
     return {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "date": datetime.date.today().isoformat(),
         "rounds": rounds,
         "batch": batch,
         "rows": [
@@ -185,8 +185,8 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
 def tables(result: dict[str, Any]) -> dict[str, str]:
     """The Markdown tables of docs/benchmarks.md, by block name."""
     lines = [
-        f"Python {result['machine']['python']}, {result['rounds']} interleaved rounds x {result['batch']} lines, "
-        "medians, output to /dev/null",
+        f"Python {result['machine']['python']}, {result['machine']['cpus']} CPUs, {result['rounds']} interleaved "
+        f"rounds x {result['batch']:,} lines, medians, output to /dev/null, {result.get('date', 'undated')}.",
         "",
         "| what | us per line | ratio to the bare call |",
         "| --- | ---: | ---: |",

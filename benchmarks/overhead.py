@@ -531,6 +531,7 @@ PEERS = [
     ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
     ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
     ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+    (KIT, KIT_PEERS, "request ids + metrics + JSON access log, together"),
 ]
 
 
