@@ -25,3 +25,10 @@ class ProdkitConfig(AppConfig):
         from django_prodkit.tracing.backend import setup_tracing
 
         setup_tracing()
+
+        from django_prodkit.commands import start_command
+        from django_prodkit.tasks.setup import setup_tasks
+
+        start_command()
+        with contextlib.suppress(ImproperlyConfigured):
+            setup_tasks()

@@ -51,7 +51,11 @@ _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
 REQUEST_ID_MIDDLEWARE = "django_prodkit.middleware.RequestIDMiddleware"
 
 #: Middleware whose log lines or metrics want the request id, so must sit below RequestIDMiddleware.
-_NEEDS_REQUEST_ID = ("django_prodkit.middleware.AccessLogMiddleware", "django_prodkit.middleware.XRayMiddleware")
+_NEEDS_REQUEST_ID = (
+    "django_prodkit.middleware.AccessLogMiddleware",
+    "django_prodkit.middleware.TracingMiddleware",
+    "django_prodkit.middleware.XRayMiddleware",
+)
 
 
 def _hint_for(key: str, close: str | None) -> str:

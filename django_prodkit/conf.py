@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_PATHS": [],
     "HEALTH_CHECK_SHOW_ERRORS": True,
     "SESSION_MAX_AGE_WARNING": 43200,
+    "CELERY_INTEGRATION": True,
+    "DJANGO_TASKS_INTEGRATION": True,
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -48,7 +50,17 @@ DEFAULTS: dict[str, Any] = {
         "PATCH_MODULES": [],
         "RECORD_DB_QUERIES": False,
         "PLUGINS": [],
+        "TRUST_INCOMING_SAMPLING": True,
     },
+    "OTEL": {
+        "ENABLED": False,
+        "SERVICE_NAME": None,
+        "ENDPOINT": None,
+        "TRUST_INCOMING_SAMPLING": False,
+        "AWS_SIGV4": False,
+        "AWS_REGION": None,
+    },
+    "PROPAGATE_OUTBOUND": [],
     "CLOUDWATCH": {
         "ENABLED": False,
         "MODE": "emf",
@@ -93,6 +105,8 @@ SCHEMA: dict[str, Any] = {
     "HEALTH_CHECK_PATHS": ListOf(str),
     "HEALTH_CHECK_SHOW_ERRORS": bool,
     "SESSION_MAX_AGE_WARNING": int,
+    "CELERY_INTEGRATION": bool,
+    "DJANGO_TASKS_INTEGRATION": bool,
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
@@ -103,7 +117,17 @@ SCHEMA: dict[str, Any] = {
         "PATCH_MODULES": ListOf(str),
         "RECORD_DB_QUERIES": bool,
         "PLUGINS": ListOf(str),
+        "TRUST_INCOMING_SAMPLING": bool,
     },
+    "OTEL": {
+        "ENABLED": bool,
+        "SERVICE_NAME": (str, type(None)),
+        "ENDPOINT": (str, type(None)),
+        "TRUST_INCOMING_SAMPLING": bool,
+        "AWS_SIGV4": bool,
+        "AWS_REGION": (str, type(None)),
+    },
+    "PROPAGATE_OUTBOUND": ListOf(str),
     "CLOUDWATCH": {
         "ENABLED": bool,
         "MODE": str,
@@ -153,6 +177,7 @@ class EnvOverride:
 #: Environment variables named in the docs, read here and nowhere else in the package.
 ENV_OVERRIDES: list[EnvOverride] = [
     EnvOverride("ENABLE_XRAY", ("XRAY", "ENABLED"), parse_bool),
+    EnvOverride("ENABLE_OTEL", ("OTEL", "ENABLED"), parse_bool),
     EnvOverride("ENABLE_CLOUDWATCH_METRICS", ("CLOUDWATCH", "ENABLED"), parse_bool),
     EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
 ]

@@ -97,6 +97,7 @@ _MAY_PRECEDE_HEALTH = frozenset(
     {
         "django_prodkit.middleware.RequestIDMiddleware",
         "django_prodkit.middleware.MetricsMiddleware",
+        "django_prodkit.middleware.TracingMiddleware",
         "django_prodkit.middleware.XRayMiddleware",
     }
 )

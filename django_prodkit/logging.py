@@ -12,6 +12,7 @@ import structlog
 
 from django_prodkit.json_lines import JSON_ENCODERS, SecondClock, encode_lenient, json_default, line_encoder
 from django_prodkit.request_id import get_request_id
+from django_prodkit.tasks.context import get_work_fields
 from django_prodkit.tracing.context import get_span_id, get_trace_id
 
 #: Attributes every ``LogRecord`` has; anything else on a record is a field to render.
@@ -51,31 +52,42 @@ def _request_id_of(record: logging.LogRecord) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for key, value in record.__dict__.items():
-        if key not in _RECORD_ATTRS and key != STRUCTLOG_FIELDS:
-            fields[key] = value
-    structlog_fields = record.__dict__.get(STRUCTLOG_FIELDS)
-    if structlog_fields:
-        fields.update(structlog_fields)
-    if fields.get("request_id") is None:
-        fields["request_id"] = _request_id_of(record)
-    if "trace_id" not in fields:
-        trace_id = get_trace_id()
-        if trace_id is not None:
-            fields["trace_id"] = trace_id
-            span_id = get_span_id()
-            if span_id is not None:
-                fields["span_id"] = span_id
-    return fields
-
-
 #: The fields every JSON line starts with; extra fields of the same name are renamed ``extra_<name>``.
 _CORE_FIELDS = frozenset({"timestamp", "level", "logger", "event"})
 
 #: Record attributes that are not fields: ``LogRecord``'s own and the carrier of structlog's fields.
 _NOT_FIELDS = _RECORD_ATTRS | {STRUCTLOG_FIELDS}
+
+
+def _add_fields(payload: dict[str, Any], record: logging.LogRecord, renamed: frozenset[str]) -> dict[str, Any]:
+    """``payload`` with the record's fields added, a field named in ``renamed`` as ``extra_<name>``.
+
+    The fields: the record's extra attributes, structlog's event fields, ``request_id``, the running task's or
+    command's ids, and the trace and span ids. One pass into one dict: this runs for every line.
+    """
+    attrs = record.__dict__
+    for key, value in attrs.items():
+        if key not in _NOT_FIELDS:
+            payload[f"extra_{key}" if key in renamed else key] = value
+    structlog_fields = attrs.get(STRUCTLOG_FIELDS)
+    if structlog_fields:
+        for key, value in structlog_fields.items():
+            payload[f"extra_{key}" if key in renamed else key] = value
+    if payload.get("request_id") is None:
+        payload["request_id"] = _request_id_of(record)
+    work = get_work_fields()
+    if work is not None:
+        # A task's or command's ids; fields the line set itself win.
+        for key, value in work.items():
+            payload.setdefault(key, value)
+    if "trace_id" not in payload:
+        trace_id = get_trace_id()
+        if trace_id is not None:
+            payload["trace_id"] = trace_id
+            span_id = get_span_id()
+            if span_id is not None:
+                payload["span_id"] = span_id
+    return payload
 
 
 class JSONFormatter(logging.Formatter):
@@ -90,7 +102,6 @@ class JSONFormatter(logging.Formatter):
         self._encode = line_encoder(json_encoder)
 
     def format(self, record: logging.LogRecord) -> str:
-        attrs = record.__dict__
         payload: dict[str, Any] = {
             "timestamp": self._clock.timestamp(record.created),
             "level": record.levelname.lower(),
@@ -98,22 +109,7 @@ class JSONFormatter(logging.Formatter):
             "event": record.getMessage(),
         }
         # A field may not forge the level, logger, time or event that alerts rely on: it is kept, renamed.
-        for key, value in attrs.items():
-            if key not in _NOT_FIELDS:
-                payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
-        structlog_fields = attrs.get(STRUCTLOG_FIELDS)
-        if structlog_fields:
-            for key, value in structlog_fields.items():
-                payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
-        if payload.get("request_id") is None:
-            payload["request_id"] = _request_id_of(record)
-        if "trace_id" not in payload:
-            trace_id = get_trace_id()
-            if trace_id is not None:
-                payload["trace_id"] = trace_id
-                span_id = get_span_id()
-                if span_id is not None:
-                    payload["span_id"] = span_id
+        _add_fields(payload, record, _CORE_FIELDS)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -144,7 +140,7 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
         parts = [f"{clock}.{int(record.msecs):03d}", f"{record.levelname:<7}", f"{record.name}:", record.getMessage()]
-        parts.extend(f"{key}={_console_value(value)}" for key, value in _fields(record).items())
+        parts.extend(f"{key}={_console_value(value)}" for key, value in _add_fields({}, record, frozenset()).items())
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)

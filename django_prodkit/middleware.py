@@ -255,23 +255,24 @@ class MetricsMiddleware(_HybridMiddleware):
         return response
 
 
-class XRayMiddleware(_HybridMiddleware):
-    """Traces every request into AWS X-Ray: one segment per sampled request, the trace id in every log line.
+class TracingMiddleware(_HybridMiddleware):
+    """Traces every request with the configured backend (OpenTelemetry or AWS X-Ray); ids in every log line.
 
-    Off unless ``XRAY.ENABLED`` (or ``ENABLE_XRAY=true``): then it removes itself at startup and
-    aws-xray-sdk is never imported. Place it after ``RequestIDMiddleware``, ``HealthCheckMiddleware`` and
-    ``MetricsMiddleware``, above Django's middleware. The tracing itself
-    lives in :mod:`django_prodkit.tracing`; a tracing failure never fails the request.
+    Off unless ``OTEL.ENABLED`` / ``ENABLE_OTEL=true`` or ``XRAY.ENABLED`` / ``ENABLE_XRAY=true``: then it
+    removes itself at startup and no tracing SDK is imported. Place it after ``RequestIDMiddleware``,
+    ``HealthCheckMiddleware`` and ``MetricsMiddleware``, above Django's middleware. While a request is traced,
+    ``request.prodkit_trace`` is its trace; a tracing failure never fails the request.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
-        if not get_config()["XRAY"]["ENABLED"]:
-            raise MiddlewareNotUsed("X-Ray tracing is off (PRODKIT['XRAY']['ENABLED'] / ENABLE_XRAY).")
+        config = get_config()
+        if not (config["OTEL"]["ENABLED"] or config["XRAY"]["ENABLED"]):
+            raise MiddlewareNotUsed("Tracing is off (PRODKIT['OTEL'/'XRAY']['ENABLED'], ENABLE_OTEL, ENABLE_XRAY).")
         from django_prodkit.tracing.backend import get_tracer
 
         tracer = get_tracer()
         if tracer is None:
-            raise MiddlewareNotUsed("X-Ray tracing cannot run here; see manage.py check (prodkit.E030-E035).")
+            raise MiddlewareNotUsed("Tracing cannot run here; see manage.py check (prodkit.E030-E035, E060-E069).")
         self.tracer = tracer
         super().__init__(get_response)
 
@@ -279,7 +280,7 @@ class XRayMiddleware(_HybridMiddleware):
         if self.async_mode:
             return self.__acall__(request)
         trace = self.tracer.begin(request)
-        request._prodkit_trace = trace  # type: ignore[attr-defined]
+        request.prodkit_trace = trace  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
             trace.finish(request, response)
@@ -289,7 +290,7 @@ class XRayMiddleware(_HybridMiddleware):
 
     async def __acall__(self, request: HttpRequest) -> Any:
         trace = self.tracer.begin(request)
-        request._prodkit_trace = trace  # type: ignore[attr-defined]
+        request.prodkit_trace = trace  # type: ignore[attr-defined]
         try:
             response = await self.get_response(request)
             trace.finish(request, response)
@@ -299,9 +300,20 @@ class XRayMiddleware(_HybridMiddleware):
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Record the view's exception on the request's trace; Django then renders the 500."""
-        trace = request.__dict__.get("_prodkit_trace")
+        trace = request.__dict__.get("prodkit_trace")
         if trace is not None:
             trace.record_exception(exception)
 
 
-__all__ = ["AccessLogMiddleware", "HealthCheckMiddleware", "MetricsMiddleware", "RequestIDMiddleware", "XRayMiddleware"]
+#: The name this middleware had when X-Ray was the only backend; existing settings keep working.
+XRayMiddleware = TracingMiddleware
+
+
+__all__ = [
+    "AccessLogMiddleware",
+    "HealthCheckMiddleware",
+    "MetricsMiddleware",
+    "RequestIDMiddleware",
+    "TracingMiddleware",
+    "XRayMiddleware",
+]

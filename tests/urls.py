@@ -17,6 +17,7 @@ api = [
     path("streamed/", views.streamed, name="streamed"),
     path("async-streamed/", views.async_streamed, name="async-streamed"),
     path("async-traced/<slug:slug>/", views.async_traced, name="async-traced"),
+    path("traced-work/", views.traced_work, name="traced-work"),
 ]
 
 urlpatterns = [

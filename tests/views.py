@@ -87,3 +87,23 @@ async def async_streamed(request: HttpRequest) -> StreamingHttpResponse:
 def slow(request: HttpRequest) -> HttpResponse:
     time.sleep(0.03)
     return HttpResponse("slow")
+
+
+def traced_work(request: HttpRequest) -> JsonResponse:
+    """Uses the tracer interface as an HTTP client integration does: a client span and the headers it sends."""
+    from django_prodkit.tracing.backend import get_tracer
+    from django_prodkit.tracing.context import get_span_id
+
+    tracer = get_tracer()
+    assert tracer is not None
+    attributes = {"http.request.method": "GET", "url.full": "http://downstream.invalid/x"}
+    span = tracer.start_span("GET", "client", attributes=attributes)
+    carrier: dict[str, str] = {}
+    tracer.inject(carrier)
+    inner_span_id = get_span_id()
+    span.set_attribute("http.response.status_code", 503)
+    span.set_attribute("peer.note", "slow")
+    span.end(error=True)
+    request.prodkit_trace.set_attribute("db.query_count", 2)  # type: ignore[attr-defined]
+    logger.info("after the call")
+    return JsonResponse({"carrier": carrier, "inner_span_id": inner_span_id, "span_id": get_span_id()})

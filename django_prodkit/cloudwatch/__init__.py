@@ -14,10 +14,11 @@ import threading
 
 from django_prodkit.cloudwatch.config import CloudWatchSettings
 from django_prodkit.cloudwatch.publisher import Publisher
-from django_prodkit.metrics.observers import add_observer, remove_observer
+from django_prodkit.metrics.observers import add_observer, add_task_observer, remove_observer, remove_task_observer
 
-#: ``manage.py`` commands that serve requests; every other command leaves the publisher off.
-SERVER_COMMANDS = frozenset({"runserver", "runserver_plus", "testserver"})
+#: ``manage.py`` commands that serve requests or run tasks (Django Tasks' workers); every other command leaves the
+#: publisher off.
+SERVER_COMMANDS = frozenset({"runserver", "runserver_plus", "testserver", "db_worker", "rqworker"})
 _MANAGE_SCRIPTS = frozenset({"manage.py", "django-admin", "django-admin.py"})
 
 _lock = threading.Lock()
@@ -61,6 +62,14 @@ def observe(method: str, route: str, status: int, duration_ms: float) -> None:
     publisher.observe(method, route, status, duration_ms)
 
 
+def observe_task(task: str, outcome: str, duration_ms: float) -> None:
+    """The task observer: count one task run in this process's publisher (a Celery worker's, for one)."""
+    publisher = _publisher
+    if publisher is None or _pid != os.getpid():
+        publisher = _publisher_for_this_process()
+    publisher.observe_task(task, outcome, duration_ms)
+
+
 def shutdown() -> None:
     """Flush and stop this process's publisher (idempotent; a no-op in a process that never published)."""
     publisher = get_publisher()
@@ -81,8 +90,10 @@ def install() -> bool:
     settings = CloudWatchSettings.from_config()
     if not settings.enabled or is_non_server_command():
         remove_observer(observe)
+        remove_task_observer(observe_task)
         return False
     add_observer(observe)
+    add_task_observer(observe_task)
     return True
 
 

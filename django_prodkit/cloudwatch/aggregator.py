@@ -14,6 +14,8 @@ STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 MIN_DURATION_MS = 0.001
 
 SeriesKey = tuple[str, str]  # (route, method)
+#: The outcomes of a task run published as their own count metric (``TaskFailed`` ...) beside ``TaskCount``.
+TASK_OUTCOMES = ("succeeded", "failed", "retried")
 
 
 def round_duration(duration_ms: float) -> float:
@@ -49,18 +51,34 @@ class SeriesStats:
 
 
 @dataclass
+class TaskStats:
+    """What one task name saw during one flush interval: runs, outcomes and rounded durations."""
+
+    count: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(TASK_OUTCOMES, 0))
+    durations: dict[float, int] = field(default_factory=dict)
+
+
+@dataclass
 class Interval:
-    """One closed flush interval: its end time and one :class:`SeriesStats` per endpoint and method."""
+    """One closed flush interval: its end time, one :class:`SeriesStats` per endpoint and method, one
+    :class:`TaskStats` per task name."""
 
     timestamp: float
     series: dict[SeriesKey, SeriesStats]
     #: how many of this interval's PutMetricData calls already succeeded (so a resend never counts twice)
     sent_chunks: int = 0
+    tasks: dict[str, TaskStats] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
-        """The number of requests this interval counted."""
-        return sum(stats.count for stats in self.series.values())
+        """The number of requests (and task runs) this interval counted."""
+        return sum(stats.count for stats in self.series.values()) + sum(t.count for t in self.tasks.values())
+
+    @property
+    def size(self) -> int:
+        """Its series in the buffer: endpoints and methods, and task names."""
+        return len(self.series) + len(self.tasks)
 
     def total(self) -> SeriesStats:
         """All endpoints together, for the service-level metrics."""
@@ -91,6 +109,7 @@ class Aggregator:
         self.buffer_size = buffer_size
         self._lock = threading.Lock()
         self._current: dict[SeriesKey, SeriesStats] = {}
+        self._current_tasks: dict[str, TaskStats] = {}
         self._pending: deque[Interval] = deque()
         self._pending_series = 0
         self._dropped_requests = 0
@@ -112,20 +131,34 @@ class Aggregator:
                 value = round_duration(duration_ms)
                 stats.durations[value] = stats.durations.get(value, 0) + 1
 
-    def rotate(self, now: float | None = None) -> Interval | None:
-        """Close the current interval into the buffer (nothing when it saw no request) and return it."""
+    def add_task(self, task: str, outcome: str, duration_ms: float) -> None:
+        """Count one task run (in the worker, after the task: no I/O, one short lock)."""
         with self._lock:
-            if not self._current:
+            stats = self._current_tasks.get(task)
+            if stats is None:
+                stats = self._current_tasks[task] = TaskStats()
+            stats.count += 1
+            if outcome in stats.outcomes:
+                stats.outcomes[outcome] += 1
+            if math.isfinite(duration_ms):
+                value = round_duration(duration_ms)
+                stats.durations[value] = stats.durations.get(value, 0) + 1
+
+    def rotate(self, now: float | None = None) -> Interval | None:
+        """Close the current interval into the buffer (nothing when it saw no request or task) and return it."""
+        with self._lock:
+            if not self._current and not self._current_tasks:
                 return None
-            interval = Interval(time.time() if now is None else now, self._current)
+            interval = Interval(time.time() if now is None else now, self._current, tasks=self._current_tasks)
             self._current = {}
+            self._current_tasks = {}
             self._pending.append(interval)
-            self._pending_series += len(interval.series)
+            self._pending_series += interval.size
             while self._pending_series > self.buffer_size and self._pending:
                 dropped = self._pending.popleft()
-                self._pending_series -= len(dropped.series)
+                self._pending_series -= dropped.size
                 self._dropped_requests += dropped.requests
-                self._dropped_series += len(dropped.series)
+                self._dropped_series += dropped.size
                 self._dropped_intervals += 1
             return interval
 
@@ -141,7 +174,7 @@ class Aggregator:
                 self._pending.remove(interval)
             except ValueError:
                 return
-            self._pending_series -= len(interval.series)
+            self._pending_series -= interval.size
 
     def discard(self, interval: Interval) -> int:
         """Drop an interval that can never be sent and count it as overflow; return its request count."""
@@ -150,9 +183,9 @@ class Aggregator:
                 self._pending.remove(interval)
             except ValueError:
                 return 0
-            self._pending_series -= len(interval.series)
+            self._pending_series -= interval.size
             self._dropped_requests += interval.requests
-            self._dropped_series += len(interval.series)
+            self._dropped_series += interval.size
             self._dropped_intervals += 1
             return interval.requests
 

@@ -9,8 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES, Interval, SeriesStats
-from django_prodkit.cloudwatch.config import CloudWatchSettings, endpoint_dimensions
+from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES, TASK_OUTCOMES, Interval, SeriesStats, TaskStats
+from django_prodkit.cloudwatch.config import CloudWatchSettings, endpoint_dimensions, task_dimensions
 
 logger = logging.getLogger("django_prodkit.cloudwatch")
 
@@ -65,13 +65,34 @@ def series_datums(
         }
 
 
+def task_datums(
+    stats: TaskStats, dimensions: list[tuple[str, str]], timestamp: dt.datetime
+) -> Iterator[dict[str, Any]]:
+    """``TaskCount``, one count per outcome (``TaskFailed`` ...), and ``TaskDuration`` as Values/Counts."""
+    common = {"Dimensions": _dimensions(dimensions), "Timestamp": timestamp}
+    yield {"MetricName": "TaskCount", "Unit": "Count", "Value": float(stats.count), **common}
+    for outcome in TASK_OUTCOMES:
+        name = f"Task{outcome.capitalize()}"
+        yield {"MetricName": name, "Unit": "Count", "Value": float(stats.outcomes[outcome]), **common}
+    values = sorted(stats.durations)
+    for start in range(0, len(values), MAX_VALUES_PER_DATUM):
+        chunk = values[start : start + MAX_VALUES_PER_DATUM]
+        counts = [float(stats.durations[value]) for value in chunk]
+        yield {"MetricName": "TaskDuration", "Unit": "Milliseconds", "Values": chunk, "Counts": counts, **common}
+
+
 def interval_datums(settings: CloudWatchSettings, interval: Interval) -> list[dict[str, Any]]:
-    """Every datum of one interval: the service totals first, then each endpoint and method, in a stable order."""
+    """Every datum of one interval: the service totals first, then each endpoint and method, then each task."""
     timestamp = dt.datetime.fromtimestamp(interval.timestamp, tz=dt.timezone.utc)
     service = settings.service_dimensions
-    datums = list(series_datums(interval.total(), service, timestamp))
+    datums: list[dict[str, Any]] = []
+    # A worker's intervals have tasks only: no request totals of zero for it.
+    if interval.series:
+        datums.extend(series_datums(interval.total(), service, timestamp))
     for (route, method), stats in sorted(interval.series.items()):
         datums.extend(series_datums(stats, [*service, *endpoint_dimensions(route, method)], timestamp))
+    for task, task_stats in sorted(interval.tasks.items()):
+        datums.extend(task_datums(task_stats, [*service, *task_dimensions(task)], timestamp))
     return datums
 
 

@@ -11,10 +11,11 @@ from django_prodkit.conf import get_config
 MODES = ("emf", "api")
 #: CloudWatch allows 30 dimensions per metric; Service, Endpoint and Method take three.
 MAX_EXTRA_DIMENSIONS = 27
-RESERVED_DIMENSIONS = frozenset({"Service", "Endpoint", "Method"})
+RESERVED_DIMENSIONS = frozenset({"Service", "Endpoint", "Method", "Task"})
 SERVICE_DIMENSION = "Service"
 ENDPOINT_DIMENSION = "Endpoint"
 METHOD_DIMENSION = "Method"
+TASK_DIMENSION = "Task"
 #: CloudWatch's longest dimension value.
 MAX_DIMENSION_VALUE = 1024
 
@@ -58,6 +59,11 @@ class CloudWatchSettings:
     def service_dimensions(self) -> list[tuple[str, str]]:
         """The dimensions on every metric: the service and the extra ones."""
         return [(SERVICE_DIMENSION, self.service[:MAX_DIMENSION_VALUE]), *self.dimensions]
+
+
+def task_dimensions(task: str) -> list[tuple[str, str]]:
+    """The per-task dimension (the task name, bounded to CloudWatch's length limit)."""
+    return [(TASK_DIMENSION, task[:MAX_DIMENSION_VALUE] or "<unknown>")]
 
 
 def endpoint_dimensions(route: str, method: str) -> list[tuple[str, str]]:

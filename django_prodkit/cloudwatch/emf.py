@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES, Interval, SeriesStats
-from django_prodkit.cloudwatch.config import CloudWatchSettings, endpoint_dimensions
+from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES, TASK_OUTCOMES, Interval, SeriesStats, TaskStats
+from django_prodkit.cloudwatch.config import CloudWatchSettings, endpoint_dimensions, task_dimensions
 
 #: The EMF limit on values in one metric's array (the specification's is 100).
 MAX_VALUES_PER_METRIC = 100
@@ -22,6 +22,10 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 REQUEST_COUNT = "RequestCount"
 RESPONSE_TIME = "ResponseTime"
 COUNT_METRICS = (REQUEST_COUNT, *(f"Status{klass}" for klass in STATUS_CLASSES))
+TASK_COUNT = "TaskCount"
+TASK_DURATION = "TaskDuration"
+#: ``TaskSucceeded``, ``TaskFailed``, ``TaskRetried``, by outcome.
+TASK_OUTCOME_METRICS = {outcome: f"Task{outcome.capitalize()}" for outcome in TASK_OUTCOMES}
 
 
 def _expanded(durations: dict[float, int]) -> Iterator[float]:
@@ -76,10 +80,42 @@ def series_documents(
         yield document({RESPONSE_TIME: ("Milliseconds", chunk)})
 
 
+def task_documents(
+    settings: CloudWatchSettings, timestamp: float, task: str, stats: TaskStats
+) -> Iterator[dict[str, Any]]:
+    """The EMF documents for one task name: run and outcome counts in the first, durations 100 per document."""
+    service_dims = settings.service_dimensions
+    all_dims = [*service_dims, *task_dimensions(task)]
+    directive = {
+        "Namespace": settings.namespace,
+        "Dimensions": [[name for name, _ in service_dims], [name for name, _ in all_dims]],
+    }
+    millis = int(timestamp * 1000)
+    counts: dict[str, tuple[str, Any]] = {TASK_COUNT: ("Count", stats.count)}
+    counts.update({TASK_OUTCOME_METRICS[o]: ("Count", stats.outcomes[o]) for o in TASK_OUTCOMES})
+    value_chunks = _chunks(_expanded(stats.durations), MAX_VALUES_PER_METRIC)
+    first = next(value_chunks, None)
+    if first is not None:
+        counts[TASK_DURATION] = ("Milliseconds", first)
+    for metrics in (counts, *({TASK_DURATION: ("Milliseconds", chunk)} for chunk in value_chunks)):
+        yield {
+            "_aws": {
+                "Timestamp": millis,
+                "CloudWatchMetrics": [
+                    {**directive, "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in metrics.items()]}
+                ],
+            },
+            **dict(all_dims),
+            **{name: value for name, (_, value) in metrics.items()},
+        }
+
+
 def interval_documents(settings: CloudWatchSettings, interval: Interval) -> Iterator[dict[str, Any]]:
-    """Every EMF document for one closed interval."""
+    """Every EMF document for one closed interval: its endpoints', then its tasks'."""
     for (route, method), stats in sorted(interval.series.items()):
         yield from series_documents(settings, interval.timestamp, route, method, stats)
+    for task, task_stats in sorted(interval.tasks.items()):
+        yield from task_documents(settings, interval.timestamp, task, task_stats)
 
 
 class EMFWriter:

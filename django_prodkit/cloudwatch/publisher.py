@@ -51,6 +51,10 @@ class Publisher:
         """Count one request (the metrics observer; never blocks on I/O)."""
         self.aggregator.add(method, route, status, duration_ms)
 
+    def observe_task(self, task: str, outcome: str, duration_ms: float) -> None:
+        """Count one task run (the task observer; never blocks on I/O)."""
+        self.aggregator.add_task(task, outcome, duration_ms)
+
     def start(self) -> None:
         """Start the background thread (once)."""
         if self._thread is None and not self._closed:

@@ -1,4 +1,4 @@
-"""Merging the workers' multiprocess files into our two metric families.
+"""Merging the workers' multiprocess files into our metric families (requests and tasks).
 
 prometheus_client's ``MultiProcessCollector`` does the same for every metric in the directory, keeping every
 sample of every file as an object before summing; with eight workers and fine histogram buckets that is
@@ -23,13 +23,14 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.utils import floatToGoString
 
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC
+from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC, TASK_DURATION_METRIC, TASKS_METRIC
 
 # ``mmap_key`` writes json.dumps([metric name, sample name, labels, help]): ours all start like this.
-_KEY_PREFIX = '["prodkit_http_'
+_KEY_PREFIX = '["prodkit_'
+#: Our counters, and our histograms with the labels that name one series.
+_COUNTERS = (REQUESTS_METRIC, TASKS_METRIC)
+_HISTOGRAMS = {DURATION_METRIC: ("method", "route"), TASK_DURATION_METRIC: ("task",)}
 _SUMMED_FILE_TYPES = ("counter", "histogram")
-_BUCKET = DURATION_METRIC + "_bucket"
-_SUM = DURATION_METRIC + "_sum"
 # The layout prometheus_client's MmapedDict writes: a native int of bytes used, and a native double at each
 # value position its reader reports.
 _INTEGER = struct.Struct("i")
@@ -102,27 +103,30 @@ def _parse_key(key: str) -> tuple[str, str, dict[str, str], str]:
 
 
 def merge_directory(directory: str) -> list[Metric]:
-    """The request counter and the duration histogram, merged over every worker that ever wrote to ``directory``."""
-    counter: Metric | None = None
-    histogram: Metric | None = None
-    buckets: dict[tuple[str, str], dict[float, float]] = defaultdict(lambda: defaultdict(float))
-    sums: dict[tuple[str, str], float] = defaultdict(float)
+    """Our counters and histograms, merged over every worker that ever wrote to ``directory``."""
+    families: dict[str, Metric] = {}
+    buckets: dict[tuple[str, tuple[str, ...]], dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    sums: dict[tuple[str, tuple[str, ...]], float] = defaultdict(float)
     for key, value in sum_files(directory).items():
         metric_name, sample_name, labels, help_text = _parse_key(key)
-        if metric_name == REQUESTS_METRIC:
-            counter = counter or Metric(REQUESTS_METRIC, help_text, "counter")
-            counter.add_sample(sample_name, dict(labels), value)
-        elif metric_name == DURATION_METRIC:
-            histogram = histogram or Metric(DURATION_METRIC, help_text, "histogram")
-            series = (labels["method"], labels["route"])
-            if sample_name == _BUCKET:
+        if metric_name in _COUNTERS:
+            family = families.get(metric_name)
+            if family is None:
+                family = families[metric_name] = Metric(metric_name, help_text, "counter")
+            family.add_sample(sample_name, dict(labels), value)
+        elif metric_name in _HISTOGRAMS:
+            if metric_name not in families:
+                families[metric_name] = Metric(metric_name, help_text, "histogram")
+            series = (metric_name, tuple(labels[name] for name in _HISTOGRAMS[metric_name]))
+            if sample_name == metric_name + "_bucket":
                 buckets[series][float(labels["le"])] += value
-            elif sample_name == _SUM:
+            elif sample_name == metric_name + "_sum":
                 sums[series] += value
-    if histogram is not None:
-        for (method, route), counts in sorted(buckets.items()):
-            _add_histogram(histogram, {"method": method, "route": route}, counts, sums[(method, route)])
-    return [family for family in (counter, histogram) if family is not None]
+    for (metric_name, values), counts in sorted(buckets.items()):
+        labels = dict(zip(_HISTOGRAMS[metric_name], values, strict=True))
+        _add_histogram(families[metric_name], labels, counts, sums[(metric_name, values)])
+    order = (*_COUNTERS, *_HISTOGRAMS)
+    return [families[name] for name in sorted(families, key=order.index)]
 
 
 def _add_histogram(family: Metric, labels: dict[str, Any], counts: dict[float, float], total: float) -> None:
@@ -130,6 +134,6 @@ def _add_histogram(family: Metric, labels: dict[str, Any], counts: dict[float, f
     cumulative = 0.0
     for bound in sorted(counts):
         cumulative += counts[bound]
-        family.add_sample(_BUCKET, {**labels, "le": floatToGoString(bound)}, cumulative)  # type: ignore[no-untyped-call]
-    family.add_sample(DURATION_METRIC + "_count", labels, cumulative)
-    family.add_sample(_SUM, labels, total)
+        family.add_sample(family.name + "_bucket", {**labels, "le": floatToGoString(bound)}, cumulative)  # type: ignore[no-untyped-call]
+    family.add_sample(family.name + "_count", labels, cumulative)
+    family.add_sample(family.name + "_sum", labels, total)

@@ -1,4 +1,4 @@
-"""Observers: other components (the CloudWatch publisher) that see every request the metrics count."""
+"""Observers: other components (the CloudWatch publisher) that see every request and task run the metrics count."""
 
 from __future__ import annotations
 
@@ -25,3 +25,21 @@ def remove_observer(observer: Observer) -> None:
 def observers() -> tuple[Observer, ...]:
     """The observers currently added, in the order they were added."""
     return tuple(_observers)
+
+
+#: ``observer(task_name, outcome, duration_ms)``; must return at once and never raise.
+TaskObserver = Callable[[str, str, float], None]
+
+_task_observers: list[TaskObserver] = []
+
+
+def add_task_observer(observer: TaskObserver) -> None:
+    """Call ``observer`` for every task run counted in this process (idempotent)."""
+    if observer not in _task_observers:
+        _task_observers.append(observer)
+
+
+def remove_task_observer(observer: TaskObserver) -> None:
+    """Stop calling ``observer``; a no-op when it was not added."""
+    if observer in _task_observers:
+        _task_observers.remove(observer)

@@ -10,7 +10,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC
+from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC, TASK_DURATION_METRIC, TASKS_METRIC
 
 #: The percentiles reported overall and for each top endpoint.
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -64,6 +64,34 @@ def _merge_buckets(per_endpoint: Iterable[dict[float, float]]) -> Buckets:
     return sorted(summed.items())
 
 
+def task_summary(families: Sequence[Metric]) -> dict[str, dict[str, float | int | None]]:
+    """Per task name: runs, how many failed and were retried, their average and 95th percentile duration."""
+    outcomes: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    buckets: dict[str, dict[float, float]] = defaultdict(dict)
+    sums: dict[str, float] = defaultdict(float)
+    for family in families:
+        for sample in family.samples:
+            if family.name == TASKS_METRIC and sample.name == TASKS_METRIC + "_total":
+                outcomes[sample.labels["task"]][sample.labels["outcome"]] += sample.value
+            elif family.name == TASK_DURATION_METRIC:
+                if sample.name == TASK_DURATION_METRIC + "_bucket":
+                    buckets[sample.labels["task"]][float(sample.labels["le"])] = sample.value
+                elif sample.name == TASK_DURATION_METRIC + "_sum":
+                    sums[sample.labels["task"]] += sample.value
+    summary: dict[str, dict[str, float | int | None]] = {}
+    for task in sorted(outcomes):
+        count = sum(outcomes[task].values())
+        summary[task] = {
+            "count": int(count),
+            "succeeded": int(outcomes[task]["succeeded"]),
+            "failed": int(outcomes[task]["failed"]),
+            "retried": int(outcomes[task]["retried"]),
+            "avg_duration_ms": round(sums[task] / count * 1000.0, 2) if count else 0.0,
+            "p95_ms": _ms(percentile(sorted(buckets[task].items()), 0.95)),
+        }
+    return summary
+
+
 def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode: str) -> dict[str, Any]:
     """The endpoint's JSON document: counts, response times, error rates and the top endpoints."""
     status_codes: dict[str, float] = defaultdict(float)
@@ -105,6 +133,7 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
         },
         "top_endpoints": {key: int(count) for key, count in ranked},
         "top_endpoints_response_time_ms": top_timing,
+        "tasks": task_summary(families),
         "started_at": datetime.fromtimestamp(started_at, tz=timezone.utc).isoformat(),
         "mode": mode,
     }

@@ -23,7 +23,9 @@ from django_prodkit.metrics.multiproc import MULTIPROC_ENV, claim_started, multi
 
 REQUESTS_METRIC = "prodkit_http_requests"
 DURATION_METRIC = "prodkit_http_request_duration_seconds"
-METRIC_NAMES = frozenset({REQUESTS_METRIC, DURATION_METRIC})
+TASKS_METRIC = "prodkit_tasks"
+TASK_DURATION_METRIC = "prodkit_task_duration_seconds"
+METRIC_NAMES = frozenset({REQUESTS_METRIC, DURATION_METRIC, TASKS_METRIC, TASK_DURATION_METRIC})
 
 _LOWEST_BUCKET = 0.0001
 _HIGHEST_BUCKET = 60.0
@@ -60,7 +62,7 @@ def _configured_buckets() -> tuple[float, ...]:
 
 
 class MetricStore:
-    """Request counts by method, route and status, and a duration histogram by method and route."""
+    """Request counts by method, route and status, and a duration histogram by method and route; the same for tasks."""
 
     def __init__(self, buckets: Sequence[float], directory: str | None) -> None:
         self.buckets = tuple(buckets)
@@ -89,8 +91,22 @@ class MetricStore:
             buckets=self.buckets,
             registry=self.registry,
         )
+        self.tasks = Counter(
+            TASKS_METRIC,
+            "Task runs finished, by task name and outcome (succeeded, failed, retried, ignored).",
+            ("task", "outcome"),
+            registry=self.registry,
+        )
+        self.task_duration = Histogram(
+            TASK_DURATION_METRIC,
+            "Time a task run took in the worker, by task name.",
+            ("task",),
+            buckets=self.buckets,
+            registry=self.registry,
+        )
         # Children resolved once per label set: ``labels()`` takes a lock and builds tuples on every call.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._task_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     @property
     def started_at(self) -> float:
@@ -112,6 +128,16 @@ class MetricStore:
         if children is None:
             children = (self.requests.labels(method, route, str(status)), self.duration.labels(method, route))
             children = self._children.setdefault(key, children)
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_task(self, task: str, outcome: str, seconds: float) -> None:
+        """Count one finished task run and its duration; ``task`` must already be bounded."""
+        key = (task, outcome)
+        children = self._task_children.get(key)
+        if children is None:
+            children = (self.tasks.labels(task, outcome), self.task_duration.labels(task))
+            children = self._task_children.setdefault(key, children)
         children[0].inc()
         children[1].observe(seconds)
 

@@ -15,7 +15,8 @@ from django_prodkit.conf import get_config
 from django_prodkit.tracing.backend import XRAY_EXTRA, xray_installed
 from django_prodkit.tracing.emitter import DAEMON_ADDRESS_ENV, daemon_address_from_env
 
-XRAY_MIDDLEWARE = "django_prodkit.middleware.XRayMiddleware"
+#: The tracing middleware under its name and its older alias.
+TRACING_MIDDLEWARE = ("django_prodkit.middleware.TracingMiddleware", "django_prodkit.middleware.XRayMiddleware")
 
 #: The tracing check ids with one-line summaries (merged into ``django_prodkit.checks.CHECK_IDS``).
 CHECK_IDS: dict[str, str] = {
@@ -25,7 +26,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E033": "XRAY.PATCH_MODULES names a module aws-xray-sdk cannot patch.",
     "prodkit.E034": "AWS_XRAY_DAEMON_ADDRESS is not a daemon address.",
     "prodkit.E035": "XRAY.PLUGINS names an unknown aws-xray-sdk plugin.",
-    "prodkit.W030": "X-Ray tracing is on but XRayMiddleware is not in MIDDLEWARE.",
+    "prodkit.W030": "X-Ray tracing is on but TracingMiddleware is not in MIDDLEWARE.",
     "prodkit.W031": "XRAY.PATCH_MODULES names a module that is not installed.",
     "prodkit.W032": "X-Ray tracing is on but AWS_XRAY_SDK_ENABLED turns aws-xray-sdk off.",
 }
@@ -169,10 +170,10 @@ def check_tracing(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         )
         return messages
-    if XRAY_MIDDLEWARE not in list(getattr(settings, "MIDDLEWARE", None) or []):
+    if not set(TRACING_MIDDLEWARE) & set(getattr(settings, "MIDDLEWARE", None) or []):
         messages.append(
             checks.Warning(
-                f"X-Ray tracing is on but {XRAY_MIDDLEWARE} is not in MIDDLEWARE: requests are not traced.",
+                f"X-Ray tracing is on but {TRACING_MIDDLEWARE[0]} is not in MIDDLEWARE: requests are not traced.",
                 hint="Add it after RequestIDMiddleware, HealthCheckMiddleware and MetricsMiddleware, above Django's.",
                 id="prodkit.W030",
             )

@@ -9,6 +9,7 @@ it; a test compares the two documents field by field.
 
 from __future__ import annotations
 
+import json
 import re
 from json.encoder import encode_basestring_ascii
 from typing import Any
@@ -29,6 +30,7 @@ _HOST = re.compile(r"([a-z0-9.-]+|\[[a-f0-9]*:[a-f0-9.:]+\])(:[0-9]+)?", re.IGNO
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 _quote = encode_basestring_ascii
+_compact = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _host(meta: dict[str, Any], scheme: str) -> str:
@@ -68,11 +70,13 @@ def render_segment(
     start_time: float,
     end_time: float,
     tail: str,
+    metadata: dict[str, Any] | None = None,
 ) -> str:
     """The JSON document of the segment of ``request``; never forces a query.
 
     ``ids`` are the segment's id, its trace id and its parent's id (hex, checked by the header parser);
-    ``tail`` holds the members every segment shares and the closing brace (``,"name":...}``). What comes
+    ``tail`` holds the members every segment shares and the closing brace (``,"name":...}``);
+    ``metadata`` goes into the ``default`` metadata namespace, as the SDK's ``put_metadata`` puts it. What comes
     from the client is bounded and escaped; the method is one of :data:`KNOWN_METHODS` or ``OTHER``.
     """
     segment_id, trace_id, parent_id = ids
@@ -109,5 +113,7 @@ def render_segment(
     if user_id is not None:
         parts.append(f',"user":{_quote(str(user_id))}')
     parts.append(_status_flags(status))
+    if metadata:
+        parts.append(f',"metadata":{{"default":{_compact(metadata)}}}')
     parts.append(tail)
     return "".join(parts)

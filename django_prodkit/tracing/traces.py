@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase
 
-from django_prodkit.tracing.context import reset_trace_id
+from django_prodkit.tracing.base import AttributeValue
+from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 from django_prodkit.tracing.document import render_segment
 from django_prodkit.tracing.header import TRACE_HEADER, TraceHeader, response_header
 
@@ -27,7 +28,11 @@ class UnsampledTrace:
     """A request that is not sampled: it keeps its trace id (logs, response header) and records nothing."""
 
     def __init__(
-        self, trace_id: str, requested: bool, trace_token: Token[tuple[str, str | None] | None], entities_token: Token[Any] | None
+        self,
+        trace_id: str,
+        requested: bool,
+        trace_token: Token[tuple[str, str | None] | None],
+        entities_token: Token[Any] | None,
     ) -> None:
         self.trace_id = trace_id
         self._requested = requested
@@ -35,6 +40,9 @@ class UnsampledTrace:
         self._entities_token = entities_token
 
     def record_exception(self, exception: BaseException) -> None:
+        """Nothing to record."""
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
         """Nothing to record."""
 
     def finish(self, request: HttpRequest, response: HttpResponseBase) -> None:
@@ -57,6 +65,7 @@ class SampledTrace:
     """
 
     __slots__ = (
+        "_attributes",
         "_entities_token",
         "_finished",
         "_requested",
@@ -77,7 +86,6 @@ class SampledTrace:
         header: TraceHeader | None,
         rule_name: str | None,
         requested: bool,
-        trace_token: Token[tuple[str, str | None] | None],
     ) -> None:
         self.trace_id = trace_id
         self.segment_id = os.urandom(8).hex()
@@ -88,7 +96,8 @@ class SampledTrace:
         self._requested = requested
         self._segment: Any = None
         self._finished = False
-        self._trace_token = trace_token
+        self._attributes: dict[str, AttributeValue] | None = None
+        self._trace_token = set_trace_id(trace_id, self.segment_id)
         self._entities_token = current_entities.set((self,))
 
     @property
@@ -118,6 +127,12 @@ class SampledTrace:
         except Exception:
             self._tracer.warn_once("could not record an exception on an X-Ray segment")
 
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        """Keep an attribute for the segment's metadata (X-Ray annotations cannot have dotted keys)."""
+        if self._attributes is None:
+            self._attributes = {}
+        self._attributes[key] = value
+
     def finish(self, request: HttpRequest, response: HttpResponseBase) -> None:
         """Complete the segment from the request and response and send it."""
         try:
@@ -138,6 +153,7 @@ class SampledTrace:
             self.start_time,
             time.time(),
             tracer.document_tail(self.rule_name),
+            self._attributes,
         )
         if segment is None:
             tracer.emitter.send_document(document)
@@ -147,6 +163,8 @@ class SampledTrace:
         segment.http = fields["http"]
         segment.apply_status_code(fields["http"]["response"]["status"])
         segment.annotations.update(fields["annotations"])
+        for key, value in (self._attributes or {}).items():
+            segment.put_metadata(key, value)
         if "user" in fields and segment.user is None:
             segment.user = fields["user"]
         segment.close(fields["end_time"])

@@ -9,6 +9,7 @@ which the SDK's thread-local default cannot guarantee for concurrent async reque
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, MutableMapping
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,16 @@ from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 from aws_xray_sdk.core.sampling.sampler import DefaultSampler
 from django.http import HttpRequest
 
-from django_prodkit.tracing.base import NOOP_TRACE, RequestTrace
+from django_prodkit.tracing.base import NOOP_SPAN, NOOP_TRACE, AttributeValue, RequestTrace, Span, SpanKind
 from django_prodkit.tracing.context import set_trace_id
 from django_prodkit.tracing.document import MAX_HOST_LENGTH
 from django_prodkit.tracing.emitter import UDPDaemonEmitter, daemon_address_from_env, logger
 from django_prodkit.tracing.header import TRACE_HEADER_META, TraceHeader, new_trace_id, parse_trace_header
 from django_prodkit.tracing.traces import SampledTrace, UnsampledTrace, current_entities
+from django_prodkit.tracing.xray_spans import INVALID_NAME_CHARACTERS, inject, start_span
 
 #: The context-missing strategy that says nothing outside a request (django-prodkit's default).
 SILENT = "IGNORE_ERROR"
-
-#: aws-xray-sdk strips these from segment names (``Entity.__init__``, with a warning per segment).
-INVALID_NAME_CHARACTERS = "?;*()!$~^<>"
 
 #: At most this many sampling-rule names get their own precomputed document tail.
 MAX_CACHED_RULES = 64
@@ -150,6 +149,7 @@ class XRayTracer:
         self._aws: dict[str, Any] = json.loads(json.dumps(xray_recorder._aws_metadata))
         self._origin: str | None = xray_recorder._origin
         self._tails: dict[str | None, str] = {}
+        self.trust_incoming: bool = xray["TRUST_INCOMING_SAMPLING"]
         self._warned = False
 
     def begin(self, request: HttpRequest) -> RequestTrace:
@@ -164,6 +164,8 @@ class XRayTracer:
         meta = request.META
         header = parse_trace_header(meta.get(TRACE_HEADER_META))
         decision: Any = header.decision if header is not None else None
+        if decision and not self.trust_incoming:
+            decision = None
         if decision is None:
             if self.sampling:
                 decision = self.sampler.should_trace(
@@ -184,7 +186,29 @@ class XRayTracer:
                 entities_token = current_entities.set((self.stand_in(root),))
             return UnsampledTrace(root, requested, set_trace_id(root), entities_token)
         rule_name = decision if isinstance(decision, str) else None
-        return SampledTrace(self, root, header, rule_name, requested, set_trace_id(root))
+        return SampledTrace(self, root, header, rule_name, requested)
+
+    def inject(self, carrier: MutableMapping[str, str]) -> None:
+        """Write ``X-Amzn-Trace-Id`` and ``traceparent`` for the current segment or subsegment; never raises."""
+        try:
+            inject(carrier)
+        except Exception:
+            self.warn_once("could not write the X-Ray trace header")
+
+    def start_span(
+        self,
+        name: str,
+        kind: SpanKind,
+        *,
+        carrier: Mapping[str, str] | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> Span:
+        """A subsegment of the current segment, or a segment of its own (a task); never raises."""
+        try:
+            return start_span(self, name, kind, carrier, attributes)
+        except Exception:
+            self.warn_once("could not start an X-Ray subsegment; the work is not traced")
+            return NOOP_SPAN
 
     def stand_in(self, trace_id: str) -> Any:
         """An unsampled SDK segment: patched libraries record nothing into it and pass ``Sampled=0`` on."""
@@ -194,14 +218,22 @@ class XRayTracer:
 
     def new_segment(self, trace: SampledTrace) -> Any:
         """aws-xray-sdk's segment for a sampled request, as the SDK's recorder would begin it."""
-        segment = Segment(self.name, entityid=trace.segment_id, traceid=trace.trace_id, parent_id=trace.parent_id)
+        segment = self.root_segment(trace.trace_id, trace.header, trace.rule_name, trace.segment_id)
         segment.start_time = trace.start_time
-        segment.set_aws(self._aws_of(trace.rule_name))
+        return segment
+
+    def root_segment(
+        self, trace_id: str, header: TraceHeader | None, rule_name: str | None, segment_id: str | None = None
+    ) -> Any:
+        """A new sampled SDK segment (a request's, or a task's that continues ``header``)."""
+        parent_id = header.parent if header is not None else None
+        segment = Segment(self.name, entityid=segment_id, traceid=trace_id, parent_id=parent_id)
+        segment.set_aws(self._aws_of(rule_name))
         segment.set_service(SERVICE_INFO)
         if self._origin:
             segment.origin = self._origin
-        if trace.header is not None and trace.header.data:
-            segment.save_origin_trace_header(_sdk_header(trace.header))
+        if header is not None and header.data:
+            segment.save_origin_trace_header(_sdk_header(header))
         return segment
 
     def document_tail(self, rule_name: str | None) -> str:

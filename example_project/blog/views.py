@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils.cache import patch_cache_control, patch_vary_headers
@@ -18,6 +19,7 @@ from blog.filters import PostFilter
 from blog.models import Comment, Post, Tag
 from blog.permissions import IsAuthorOrStaffOrReadOnly
 from blog.serializers import CommentSerializer, PostSerializer, RegistrationSerializer, TagSerializer
+from blog.tasks import notify_new_comment
 
 #: How long a CDN (and browsers) may keep an anonymous list response.
 PUBLIC_LIST_MAX_AGE = 60
@@ -102,7 +104,9 @@ class CommentViewSet(
         return Comment.objects.filter(post=self.get_post()).select_related("author")
 
     def perform_create(self, serializer: BaseSerializer) -> None:
-        serializer.save(author=self.request.user, post=self.get_post())
+        comment = serializer.save(author=self.request.user, post=self.get_post())
+        # After the commit, so a worker finds the comment; the task carries this request's id.
+        transaction.on_commit(lambda: notify_new_comment.delay(comment.pk))
 
 
 class TagViewSet(CDNCacheMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

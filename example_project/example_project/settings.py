@@ -162,6 +162,16 @@ PRODKIT = {
     },
 }
 
+# Celery: a worker on Redis when CELERY_BROKER_URL is set; without it (the demo, the tests) tasks run inline in
+# the request that sends them. Either way their log lines carry that request's id (see docs/background-tasks.md).
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
+# Eager tasks need no broker; the in-memory one keeps Celery from looking for one on localhost.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+CELERY_TASK_EAGER_PROPAGATES = True
+# Our LOGGING stays in charge of the worker's output (start it with --loglevel INFO).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
 LOGGING = configure_logging(
     fmt=os.environ.get("LOG_FORMAT", "console" if DEBUG else "json"),
     level=os.environ.get("LOG_LEVEL", "INFO"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 from collections.abc import Callable
 
 import pytest
@@ -9,6 +12,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from blog.models import Comment, Tag
+from django_prodkit.logging import JSONFormatter
 
 pytestmark = pytest.mark.django_db
 
@@ -112,3 +116,29 @@ def test_tags_whose_names_slugify_alike_get_distinct_slugs(client_for: ClientFor
     )
     assert response.status_code == 201
     assert sorted(Tag.objects.values_list("slug", flat=True)) == ["c", "c-2"]
+
+
+# A real commit: the task is sent from the request's on_commit callback, as in production.
+@pytest.mark.django_db(transaction=True)
+def test_a_new_comment_notifies_the_author_with_the_requests_id(
+    client_for: ClientFor, alice: User, bob: User, make_post
+) -> None:
+    make_post(alice, title="Talk")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    task_logger = logging.getLogger("blog.tasks")
+    task_logger.addHandler(handler)
+    try:
+        response = client_for(bob).post(
+            comments_url("talk"), {"body": "Great read."}, format="json", HTTP_X_REQUEST_ID="req-new-comment"
+        )
+    finally:
+        task_logger.removeHandler(handler)
+    assert response.status_code == 201
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["event"] == "notified the author of a new comment"
+    assert line["request_id"] == "req-new-comment"
+    assert line["task_name"] == "blog.notify_new_comment"
+    assert line["post_author_id"] == alice.pk
+    assert line["comment_id"] == Comment.objects.get().pk

@@ -1,0 +1,250 @@
+"""A real redis-server and a real Celery worker (prefork, 2 processes) beside a real gunicorn.
+
+Tasks enqueued from requests log their request's id with ``task_id`` and ``task_name``; the metrics endpoint
+of the web server counts the worker's task runs exactly (shared ``PROMETHEUS_MULTIPROC_DIR``), as does the
+worker's own Prometheus port; a failing and a retried task are counted as such.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.test_metrics_e2e import free_port, read_metrics, request, wait_until_serving
+from tests.test_tracing_xray import Daemon
+from tests.tools import require_tool
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUESTS = 24
+ROOT_WARNING = "ignore:You're running the worker with superuser privileges"
+#: How long the worker may take to run everything the test sent.
+DEADLINE_SECONDS = 60.0
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = require_tool("redis-server")
+    port = free_port()
+    command = [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    command += ["--dir", str(tmp_path)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                import socket
+
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+def wait_for_worker(broker: str, worker: subprocess.Popen[bytes], log: Path) -> None:
+    from celery import Celery
+
+    app = Celery("probe", broker=broker)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                pytest.fail(f"the worker exited with {worker.returncode}:\n{log.read_text()}")
+            if app.control.ping(timeout=0.5):
+                return
+        pytest.fail(f"the worker did not answer within 60 s:\n{log.read_text()}")
+    finally:
+        app.close()
+
+
+@pytest.fixture
+def daemon() -> Iterator[Daemon]:
+    listener = Daemon()
+    yield listener
+    listener.sock.close()
+
+
+@pytest.fixture
+def stack(redis_url: str, daemon: Daemon, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """gunicorn and a prefork Celery worker sharing one multiprocess directory, on the redis broker, traced."""
+    directory = tmp_path / "multiproc"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_celery", "PYTHONPATH": str(ROOT)}
+    # Every request and task is traced to the test's UDP stand-in for the X-Ray daemon.
+    env.update(ENABLE_XRAY="true", AWS_XRAY_DAEMON_ADDRESS=daemon.address)
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(directory), PRODKIT_TEST_BROKER=redis_url, PYTHONUNBUFFERED="1")
+    web_port, worker_port = free_port(), free_port()
+    web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
+    web_command = [sys.executable, "-m", "gunicorn", "-c", "python:django_prodkit.gunicorn", "tests.wsgi:application"]
+    web_command += ["--workers", "2", "--bind", f"127.0.0.1:{web_port}", "--graceful-timeout", "5"]
+    with web_log.open("wb") as output:
+        web = subprocess.Popen(web_command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    worker: subprocess.Popen[bytes] | None = None
+    try:
+        # The web server prepares the directory first (its on_starting hook clears it).
+        wait_until_serving(web_port, web, web_log)
+        worker_command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=prefork"]
+        worker_command += ["--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        # With worker_hijack_root_logger = False Celery keeps our handler but still sets the root level from this.
+        worker_command += ["--loglevel=INFO"]
+        worker_env = {**env, "PRODKIT_TEST_METRICS_PORT": str(worker_port)}
+        # CI runs as root, which Celery warns about (and warnings are errors in the tests).
+        worker_env["PYTHONWARNINGS"] = f"{env.get('PYTHONWARNINGS') or 'default'},{ROOT_WARNING}"
+        with worker_log.open("wb") as output:
+            worker = subprocess.Popen(worker_command, cwd=ROOT, env=worker_env, stdout=output, stderr=subprocess.STDOUT)
+        wait_for_worker(redis_url, worker, worker_log)
+        yield {"web_port": web_port, "worker_port": worker_port, "worker_log": worker_log}
+    finally:
+        if worker is not None:
+            stop(worker, timeout=20)
+        stop(web)
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    lines = []
+    for line in path.read_text().splitlines():
+        if line.startswith("{"):
+            lines.append(json.loads(line))
+    return lines
+
+
+def task_counts(port: int) -> dict[str, Any]:
+    status, body = read_metrics(port)
+    assert status == 200
+    return dict(json.loads(body)["tasks"])
+
+
+def wait_for_counts(port: int, expected_runs: int) -> dict[str, Any]:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while True:
+        tasks = task_counts(port)
+        if sum(task["count"] for task in tasks.values()) >= expected_runs or time.monotonic() > deadline:
+            return tasks
+        time.sleep(0.2)
+
+
+def enqueue(port: int, kind: str, label: str, request_id: str) -> dict[str, Any]:
+    status, body = request(port, "GET", f"/api/v1/enqueue/{kind}/{label}/", {"X-Request-ID": request_id})
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def test_tasks_carry_their_requests_ids_and_are_counted_exactly(stack: dict[str, Any]) -> None:
+    port = stack["web_port"]
+    sent = {f"task-{n}": enqueue(port, "record", f"task-{n}", f"req-{n}-{os.getpid()}") for n in range(REQUESTS)}
+    failed = enqueue(port, "fail", "x", "req-fails")
+    retried = enqueue(port, "retry", "again", "req-retries")
+    fanned = enqueue(port, "fan-out", "parent", "req-fans-out")
+    # record x (REQUESTS + the fan-out's child), fail x 1, retry_once x 2 runs, fan_out x 1.
+    tasks = wait_for_counts(port, REQUESTS + 1 + 1 + 2 + 1)
+
+    assert tasks["tests.record"]["count"] == REQUESTS + 1
+    assert tasks["tests.record"]["succeeded"] == REQUESTS + 1
+    assert tasks["tests.record"]["failed"] == tasks["tests.record"]["retried"] == 0
+    assert tasks["tests.fail"] == {**tasks["tests.fail"], "count": 1, "failed": 1, "succeeded": 0, "retried": 0}
+    assert tasks["tests.retry_once"]["count"] == 2
+    assert tasks["tests.retry_once"]["retried"] == 1
+    assert tasks["tests.retry_once"]["succeeded"] == 1
+    assert tasks["tests.fan_out"]["count"] == 1
+    assert tasks["tests.record"]["avg_duration_ms"] > 0
+    assert tasks["tests.record"]["p95_ms"] > 0
+
+    lines = log_lines(stack["worker_log"])
+    ran = {line["label"]: line for line in lines if line["event"] == "task ran"}
+    for label, response in sent.items():
+        assert ran[label]["request_id"] == response["request_id"]
+        assert ran[label]["task_id"] == response["task_id"]
+        assert ran[label]["task_name"] == "tests.record"
+    structlog_lines = [line for line in lines if line["event"] == "structlog line in a task"]
+    assert {(line["label"], line["request_id"]) for line in structlog_lines} >= {
+        (label, response["request_id"]) for label, response in sent.items()
+    }
+    # A task enqueued by a task carries the original request's id.
+    assert ran["parent-child"]["request_id"] == fanned["request_id"] == "req-fans-out"
+    # Both attempts of a retried task log the same request id and task id.
+    attempts = [line for line in lines if line.get("label") == "again"]
+    assert [line["event"] for line in attempts] == ["first attempt, retrying", "retried attempt"]
+    assert {(line["request_id"], line["task_id"]) for line in attempts} == {("req-retries", retried["task_id"])}
+    # Celery's own line about the failure carries the ids too.
+    (failure,) = [line for line in lines if line["logger"] == "celery.app.trace" and line.get("level") == "error"]
+    assert failure["request_id"] == "req-fails"
+    assert failure["task_id"] == failed["task_id"]
+
+    # The worker's own port serves the same counts as Prometheus text.
+    status, body = request(stack["worker_port"], "GET", "/metrics")
+    assert status == 200
+    samples = {
+        (sample.labels["task"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if sample.name == "prodkit_tasks_total"
+    }
+    assert samples == {
+        ("tests.record", "succeeded"): REQUESTS + 1,
+        ("tests.fail", "failed"): 1,
+        ("tests.retry_once", "retried"): 1,
+        ("tests.retry_once", "succeeded"): 1,
+        ("tests.fan_out", "succeeded"): 1,
+    }
+    # And the web server's Prometheus output has them beside the request metrics.
+    status, body = read_metrics(port, "?format=prometheus")
+    assert status == 200
+    assert f'prodkit_tasks_total{{outcome="succeeded",task="tests.record"}} {float(REQUESTS + 1)}' in body.decode()
+
+
+def wait_for_segments(daemon: Daemon, count: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while len(found) < count and time.monotonic() < deadline:
+        found += daemon.segments()
+        time.sleep(0.05)
+    return found
+
+
+def test_the_trace_continues_into_the_task(stack: dict[str, Any], daemon: Daemon) -> None:
+    response = enqueue(stack["web_port"], "record", "traced", "req-traced")
+    wait_for_counts(stack["web_port"], 1)
+    segments = wait_for_segments(daemon, 2)
+    (web,) = [
+        segment
+        for segment in segments
+        if segment.get("http", {}).get("request", {}).get("url", "").endswith("/traced/")
+    ]
+    (task,) = [segment for segment in segments if segment.get("annotations", {}).get("operation") == "tests.record"]
+    # The task's segment is in the request's trace, a child of the request's segment.
+    assert task["trace_id"] == web["trace_id"]
+    assert task["parent_id"] == web["id"]
+    assert task["metadata"]["default"]["task.id"] == response["task_id"]
+    (ran,) = [
+        line for line in log_lines(stack["worker_log"]) if line.get("label") == "traced" and line["event"] == "task ran"
+    ]
+    assert ran["trace_id"] == web["trace_id"]
+    assert ran["span_id"] == task["id"]
+    assert ran["request_id"] == "req-traced"
