@@ -28,6 +28,7 @@ from django_prodkit.logging import (
     write_access_line,
 )
 from django_prodkit.request_id import reset_request_id, set_request_id
+from django_prodkit.tasks.context import reset_work_fields, set_work_fields
 from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 
 ReadLines = Callable[[], list[str]]
@@ -456,3 +457,15 @@ def test_configure_logging_rejects_an_unknown_encoder() -> None:
         configure_logging(json_encoder="ujson")
     with pytest.raises(ValueError, match="json_encoder='ujson'"):
         JSONFormatter(json_encoder="ujson")
+
+
+def test_json_and_console_lines_carry_the_works_ids_and_a_lines_own_field_wins(encoded_output: ReadLines) -> None:
+    token = set_work_fields({"task_id": "task-9", "task_name": "blog.notify"})
+    try:
+        logging.getLogger("work").info("ran", extra={"task_name": "own"})
+        console = ConsoleFormatter().format(_record())
+    finally:
+        reset_work_fields(token)
+    (line,) = records(encoded_output)
+    assert (line["task_id"], line["task_name"]) == ("task-9", "own")
+    assert "task_id=task-9" in console
