@@ -1,8 +1,9 @@
 """Settings and URLconf of the gunicorn servers ``benchmarks/metrics_e2e.py`` drives.
 
 ``PRODKIT_BENCH_STACK`` picks the middleware: ``default`` (startproject's), ``prodkit`` (plus
-MetricsMiddleware), ``django-prometheus`` (plus its before/after pair) or ``kit`` (plus request ids, metrics
-and the JSON access log on stdout, as ``configure_logging`` sets it up).
+MetricsMiddleware), ``django-prometheus`` (plus its before/after pair), ``kit`` (plus request ids, metrics
+and the JSON access log on stdout, as ``configure_logging`` sets it up) or ``bare-log`` (plus one bare stdlib
+logging line per request on stdout, the least any access log costs).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ STACKS = {
         *DEFAULT_STACK,
         "django_prometheus.middleware.PrometheusAfterMiddleware",
     ],
+    "bare-log": [*DEFAULT_STACK, "benchmarks.stacks.BareAccessLogMiddleware"],
     "kit": [
         "django_prodkit.middleware.RequestIDMiddleware",
         "django_prodkit.middleware.MetricsMiddleware",

@@ -6,7 +6,14 @@ middleware, one with ``RequestIDMiddleware`` + ``MetricsMiddleware`` + ``AccessL
 ``configure_logging(fmt="json", json_encoder="json")`` (the standard library's encoder, as installed by
 default) writing one JSON line per request to stdout (a file here, as a container's stdout is a pipe). wrk
 drives them in interleaved, shuffled rounds; the target (issue 17) is that the kit keeps at least 0.93 of the
-default stack's requests/second. The servers are the ones ``metrics_e2e.py`` starts.
+default stack's requests/second. A third server adds only a bare stdlib logging line per request (the access
+fields as ``extra``, a ``%(message)s`` formatter): the least any access log costs, for scale. The servers are
+the ones ``metrics_e2e.py`` starts.
+
+On a shared machine the requests/second of two servers measured a few seconds apart swing with the other jobs,
+so the script also reads the CPU time the gunicorn processes used during each run (Linux ``/proc``) and reports
+it per request: that figure moves much less with the load, and the default stack's CPU per request over the
+kit's is the throughput ratio a CPU-bound server would see.
 """
 
 from __future__ import annotations
@@ -32,19 +39,37 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.metrics_e2e import _start, _wrk  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
-STACKS = ("default", "kit")
-LABELS = {"default": "default stack", "kit": "default stack + request id + metrics + JSON access log"}
+STACKS = ("default", "kit", "bare-log")
+LABELS = {
+    "default": "default stack",
+    "kit": "default stack + request id + metrics + JSON access log",
+    "bare-log": "default stack + a bare stdlib logging line per request",
+}
 
 #: Smallest allowed ratio of the kit's requests/second to the default stack's.
 TARGET_RATIO = 0.93
 
 
+def _cpu_seconds(master: int) -> float | None:
+    """User + system CPU seconds of a gunicorn master and its workers so far, or ``None`` without ``/proc``."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        ticks = 0
+        for pid in [master, *map(int, children)]:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def throughput(rounds: int, seconds: int, connections: int, workers: int, seed: int) -> dict[str, Any]:
-    """Requests/second of each stack in interleaved, shuffled rounds, and the JSON lines the kit wrote."""
+    """Requests/second and CPU us per request of each stack in interleaved, shuffled rounds, and the lines written."""
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("wrk is not installed (Debian package wrk)")
     samples: dict[str, list[float]] = {stack: [] for stack in STACKS}
+    cpu: dict[str, list[float]] = {stack: [] for stack in STACKS}
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="prodkit-kit-e2e-") as workdir:
         servers = {}
@@ -57,7 +82,13 @@ def throughput(rounds: int, seconds: int, connections: int, workers: int, seed: 
                 order = list(STACKS)
                 rng.shuffle(order)
                 for stack in order:
-                    samples[stack].append(_wrk(wrk, servers[stack][1], seconds, connections))
+                    process, port = servers[stack]
+                    before = _cpu_seconds(process.pid)
+                    rate = _wrk(wrk, port, seconds, connections)
+                    after = _cpu_seconds(process.pid)
+                    samples[stack].append(rate)
+                    if before is not None and after is not None and rate > 0:
+                        cpu[stack].append(round((after - before) / (rate * seconds) * 1e6, 1))
         finally:
             for process, _port in servers.values():
                 process.send_signal(signal.SIGTERM)
@@ -70,7 +101,7 @@ def throughput(rounds: int, seconds: int, connections: int, workers: int, seed: 
         # Proof that the kit did write its lines: count the access lines in its stdout.
         with (Path(workdir) / "gunicorn-kit.log").open(encoding="utf-8", errors="replace") as log:
             access_lines = sum(1 for line in log if '"event": "http_request"' in line)
-    return {"samples": samples, "access_lines": access_lines}
+    return {"samples": samples, "cpu_us_per_request": cpu, "access_lines": access_lines}
 
 
 def tables(result: dict[str, Any]) -> dict[str, str]:
@@ -81,11 +112,15 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         f"workers, wrk -c{settings['connections']}, {settings['rounds']} interleaved rounds x {settings['seconds']} s, "
         f"medians, {result.get('date', 'undated')}.",
         "",
-        "| stack | requests/s | ratio to default |",
-        "| --- | ---: | ---: |",
+        "| stack | requests/s | ratio to default | gunicorn CPU per request (us) | default's CPU / this one's |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
     for row in result["throughput"]:
-        lines.append(f"| {row['stack']} | {row['requests_per_second']:.1f} | {row['ratio_to_default']:.3f} |")
+        cpu = row.get("cpu_us_per_request")
+        cpu_cells = "n/a | n/a" if cpu is None else f"{cpu:.1f} | {row['cpu_ratio_to_default']:.3f}"
+        lines.append(
+            f"| {row['stack']} | {row['requests_per_second']:.1f} | {row['ratio_to_default']:.3f} | {cpu_cells} |"
+        )
     target = result["target"]
     lines += [
         "",
@@ -106,6 +141,7 @@ def main() -> None:
     measured = throughput(args.rounds, args.seconds, args.connections, args.workers, args.seed)
     medians = {stack: statistics.median(values) for stack, values in measured["samples"].items()}
     ratio = medians["kit"] / medians["default"]
+    cpu = {stack: statistics.median(values) for stack, values in measured["cpu_us_per_request"].items() if values}
     result = {
         "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
         "date": datetime.date.today().isoformat(),
@@ -116,6 +152,15 @@ def main() -> None:
                 "requests_per_second": round(medians[stack], 1),
                 "ratio_to_default": round(medians[stack] / medians["default"], 3),
                 "samples": measured["samples"][stack],
+                **(
+                    {
+                        "cpu_us_per_request": round(cpu[stack], 1),
+                        "cpu_ratio_to_default": round(cpu["default"] / cpu[stack], 3),
+                        "cpu_samples": measured["cpu_us_per_request"][stack],
+                    }
+                    if len(cpu) == len(STACKS)
+                    else {}
+                ),
             }
             for stack in STACKS
         ],
