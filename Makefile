@@ -47,7 +47,7 @@ BENCH_SCRIPTS := overhead metrics_e2e loadgen cloudwatch_latency health logline 
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,loadtest,orjson]" --group bench
+	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,otel,loadtest,orjson]" --group bench
 
 bench: $(BENCH)/bin/python
 	@for script in $(BENCH_SCRIPTS); do \
@@ -57,4 +57,4 @@ bench: $(BENCH)/bin/python
 	$(BENCH)/bin/python benchmarks/render_docs.py
 
 clean:
-	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench
+	rm -rf $(TOOLS) .tox build dist docs/_build .venv-demo .venv-bench demo-reports

@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/health.py`` (writes ``benchmarks/results/health.json`` and prints a Markdown table).
 Liveness is measured served by ``HealthCheckMiddleware`` and through the default middleware stack; readiness
-with one SQLite file database and one local-memory cache, each check in its own thread.
+with one SQLite file database and one local-memory cache, each check in its own thread, run for every probe
+(``HEALTH_CHECK_REUSE_SECONDS = 0``) and with the default reuse of a result for 1 s.
 """
 
 from __future__ import annotations
@@ -36,19 +37,24 @@ DEFAULT_STACK = [
 
 urlpatterns = [path("api/v1/", include("django_prodkit.urls"))]
 
+#: A run of the checks for every probe, or the default reuse of a result for 1 s (what a flood of probes costs).
+EVERY_PROBE: dict[str, Any] = {"HEALTH_CHECK_REUSE_SECONDS": 0.0}
+REUSED: dict[str, Any] = {}
+
 SCENARIOS = [
-    ("liveness, HealthCheckMiddleware", "/api/v1/healthcheck/", True),
-    ("liveness, default stack", "/api/v1/healthcheck/", False),
-    ("readiness (1 database, 1 cache), HealthCheckMiddleware", "/api/v1/healthcheck/ready/", True),
+    ("liveness, HealthCheckMiddleware", "/api/v1/healthcheck/", True, REUSED),
+    ("liveness, default stack", "/api/v1/healthcheck/", False, REUSED),
+    ("readiness (1 database, 1 cache), HealthCheckMiddleware", "/api/v1/healthcheck/ready/", True, EVERY_PROBE),
+    ("readiness, result reused (the default)", "/api/v1/healthcheck/ready/", True, REUSED),
 ]
 
 
-def measure(url: str, early: bool, requests: int) -> list[float]:
+def measure(url: str, early: bool, requests: int, prodkit: dict[str, Any]) -> list[float]:
     """Microseconds per request for ``requests`` GETs of ``url``."""
     from django.test import Client, override_settings
 
     stack = ["django_prodkit.middleware.HealthCheckMiddleware", *DEFAULT_STACK] if early else DEFAULT_STACK
-    with override_settings(MIDDLEWARE=stack):
+    with override_settings(MIDDLEWARE=stack, PRODKIT=prodkit):
         client = Client()
         assert client.get(url).status_code == 200  # warm up, and prove it answers
         timings = []
@@ -85,8 +91,8 @@ def main() -> None:
         )
         django.setup()
         rows: list[dict[str, Any]] = []
-        for name, url, early in SCENARIOS:
-            timings = measure(url, early, args.requests)
+        for name, url, early, prodkit in SCENARIOS:
+            timings = measure(url, early, args.requests, prodkit)
             rows.append({"scenario": name, "median_us": statistics.median(timings), "requests": args.requests})
     result = {"python": platform.python_version(), "django": django.get_version(), "rows": rows}
     RESULTS.parent.mkdir(exist_ok=True)

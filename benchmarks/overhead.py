@@ -55,6 +55,8 @@ class Scenario:
     apps: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
     setup: Callable[[], None] | None = None
+    # Runs after ``settings.configure`` and before ``django.setup`` (an instrumentor that edits MIDDLEWARE).
+    configured: Callable[[], None] | None = None
     # Scenario names whose ratio this one is judged against, with the largest allowed ratio.
     group: str = "core"
 
@@ -271,6 +273,107 @@ SCENARIOS.extend(
 TARGETS.append(("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", 0.2))
 
 
+# --- OpenTelemetry (issue 12): TracingMiddleware's OTel backend beside opentelemetry-instrumentation-django,
+# both with the same SDK, a BatchSpanProcessor and an exporter that drops every batch (no network, no encoding).
+
+_TRACING = "django_prodkit.middleware.TracingMiddleware"
+
+
+def _noop_exporter() -> Any:
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    class NoopExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    return NoopExporter()
+
+
+def _prodkit_otel_setup(sampler: str) -> Callable[[], None]:
+    def setup() -> None:
+        from django_prodkit.tracing.otel import tracer
+
+        os.environ["OTEL_TRACES_SAMPLER"] = sampler
+        tracer.otlp_exporter = lambda endpoint, session=None: (_noop_exporter(), "no-op")  # type: ignore[assignment]
+
+    return setup
+
+
+def _prodkit_otel(name: str, enabled: bool, sampler: str = "always_on") -> Scenario:
+    return Scenario(
+        name,
+        before=[_TRACING],
+        settings={"PRODKIT": {"SERVICE_NAME": "bench", "OTEL": {"ENABLED": enabled}}},
+        setup=_prodkit_otel_setup(sampler),
+        group="otel",
+    )
+
+
+def _dead_collector() -> None:
+    """The real OTLP/HTTP exporter, sending to a port on 127.0.0.1 where nothing listens."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    os.environ["OTEL_TRACES_SAMPLER"] = "always_on"
+    os.environ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = f"http://127.0.0.1:{port}/v1/traces"
+
+
+def _instrumentation_django(sampled: bool) -> Callable[[], None]:
+    def configured() -> None:
+        from opentelemetry import trace
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
+
+        provider = TracerProvider(
+            sampler=ALWAYS_ON if sampled else ALWAYS_OFF, resource=Resource.create({"service.name": "bench"})
+        )
+        provider.add_span_processor(BatchSpanProcessor(_noop_exporter()))
+        trace.set_tracer_provider(provider)
+        DjangoInstrumentor().instrument(tracer_provider=provider)
+
+    return configured
+
+
+SCENARIOS.extend(
+    [
+        _prodkit_otel("+ TracingMiddleware, OTel (off)", False),
+        _prodkit_otel("+ TracingMiddleware, OTel (not sampled)", True, "always_off"),
+        _prodkit_otel("+ TracingMiddleware, OTel (all sampled)", True, "always_on"),
+        Scenario(
+            "+ TracingMiddleware, OTel (all sampled, collector down)",
+            before=[_TRACING],
+            settings={"PRODKIT": {"SERVICE_NAME": "bench", "OTEL": {"ENABLED": True}}},
+            setup=_dead_collector,
+            group="otel",
+        ),
+        Scenario(
+            "+ opentelemetry-instrumentation-django (not sampled)",
+            configured=_instrumentation_django(False),
+            group="otel",
+        ),
+        Scenario(
+            "+ opentelemetry-instrumentation-django (all sampled)",
+            configured=_instrumentation_django(True),
+            group="otel",
+        ),
+    ]
+)
+TARGETS.extend(
+    [
+        ("+ TracingMiddleware, OTel (not sampled)", "+ opentelemetry-instrumentation-django (not sampled)", 0.2),
+        ("+ TracingMiddleware, OTel (all sampled)", "+ opentelemetry-instrumentation-django (all sampled)", 1 / 3),
+        # A dead collector must not slow requests: the same overhead as with an exporter that drops everything.
+        ("+ TracingMiddleware, OTel (all sampled, collector down)", "+ TracingMiddleware, OTel (all sampled)", 1.25),
+    ]
+)
+ABSOLUTE_TARGETS.append(("+ TracingMiddleware, OTel (off)", 1.0))
+
+
 # --- The whole kit (issue 17): request id + metrics + JSON access log, beside the three peers that do the same --------
 
 KIT = "+ the whole kit (request id + metrics + JSON access log)"
@@ -353,6 +456,8 @@ def _configure(scenario: Scenario) -> None:
         LOGGING=logging_config,
         **scenario.settings,
     )
+    if scenario.configured:
+        scenario.configured()
     urlpatterns.append(path("bench/<slug:slug>/", _ok_view))
 
 
@@ -461,7 +566,14 @@ def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str
     rows = []
     for name, median in medians.items():
         overhead = median - base
-        rows.append({"scenario": name, "us_per_request": round(median, 2), "overhead_us": round(overhead, 2)})
+        rows.append(
+            {
+                "scenario": name,
+                "group": _scenario(name).group,
+                "us_per_request": round(median, 2),
+                "overhead_us": round(overhead, 2),
+            }
+        )
     overhead = {row["scenario"]: row["overhead_us"] for row in rows}
     targets = []
     for name, reference, limit in TARGETS:
@@ -537,13 +649,25 @@ def print_table(result: dict[str, Any]) -> None:
 # --- the docs' tables and chart (benchmarks/render_docs.py) ---------------------------------------------------
 
 #: The scenarios that are django-prodkit's, drawn in its colour in the chart.
-OURS = ("RequestIDMiddleware", "AccessLogMiddleware", "+ XRayMiddleware", "MetricsMiddleware", "the whole kit")
+OURS = (
+    "RequestIDMiddleware",
+    "AccessLogMiddleware",
+    "+ XRayMiddleware",
+    "MetricsMiddleware",
+    "TracingMiddleware",
+    "the whole kit",
+)
 #: What each peer comparison of the README and the pages is about: (ours, peer, what).
 PEERS = [
     ("+ RequestIDMiddleware", "+ django-guid", "request ids"),
     ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
     ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
     ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+    (
+        "+ TracingMiddleware, OTel (all sampled)",
+        "+ opentelemetry-instrumentation-django (all sampled)",
+        "OpenTelemetry, every request sampled",
+    ),
     (KIT, KIT_PEERS, "request ids + metrics + JSON access log, together"),
 ]
 
@@ -594,6 +718,7 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         a, b = rows[ours]["overhead_us"], rows[peer]["overhead_us"]
         peers.append(f"| {what} | {a:.2f} | {_peer_name(peer)} {b:.2f} | {a / b:.2f} |")
     xray = [name for name in rows if "XRayMiddleware" in name or name == "default stack"]
+    otel = [name for name in rows if rows[name].get("group") == "otel" or name == "default stack"]
     machine = result["machine"]
     return {
         "scenarios": "\n".join(scenarios),
@@ -601,6 +726,7 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         "kit": _kit_table(result),
         "peers": "\n".join(peers),
         "xray": "\n".join(scenarios[:2] + [line for line in scenarios[2:] if line.split(" | ")[0][2:] in xray]),
+        "otel": "\n".join(scenarios[:2] + [line for line in scenarios[2:] if line.split(" | ")[0][2:] in otel]),
         "metrics": (
             f"`MetricsMiddleware` adds {rows['+ MetricsMiddleware (multiprocess)']['overhead_us']:.2f} us per request "
             "over Django's default stack, django-prometheus "

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 STATIC = ROOT / "docs" / "_static"
-MARKER = re.compile(r"^<!-- bench:(?P<script>[a-z0-9_]+):(?P<block>[a-z0-9-]+) -->$")
+MARKER = re.compile(r"^<!-- bench:(?P<script>[a-z0-9_]+):(?P<block>[a-z0-9_-]+) -->$")
 END = "<!-- /bench -->"
 _FENCE = re.compile(r"^(`{3,}|~{3,})")
 

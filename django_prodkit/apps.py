@@ -32,3 +32,8 @@ class ProdkitConfig(AppConfig):
         start_command()
         with contextlib.suppress(ImproperlyConfigured):
             setup_tasks()
+
+        from django_prodkit.outbound import install as install_outbound
+
+        with contextlib.suppress(ImproperlyConfigured):
+            install_outbound()

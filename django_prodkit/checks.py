@@ -10,10 +10,11 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit import conf, health_checks, security_checks
+from django_prodkit import access_log_checks, conf, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
 from django_prodkit.tracing import checks as tracing_checks
+from django_prodkit.tracing.otel import checks as otel_checks
 
 #: Every check id this package can report, with a one-line summary (the docs list them all).
 CHECK_IDS: dict[str, str] = {
@@ -30,10 +31,12 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W011": "SESSION_EXPIRE_AT_BROWSER_CLOSE is off (deploy).",
     "prodkit.W012": "SESSION_COOKIE_SAMESITE is 'None' without SESSION_COOKIE_SECURE (deploy).",
     "prodkit.W013": "CSRF_COOKIE_SAMESITE is 'None' without CSRF_COOKIE_SECURE (deploy).",
-    "prodkit.W014": "A CSRF_TRUSTED_ORIGINS entry has no scheme (deploy).",
     "prodkit.W015": "A CSRF_TRUSTED_ORIGINS entry is plain http for a non-local host (deploy).",
     "prodkit.W018": "HealthCheckMiddleware is not first in MIDDLEWARE.",
     "prodkit.W019": "HealthCheckMiddleware has no health endpoint in the URLconf to serve.",
+    "prodkit.E050": "HEALTH_CHECK_REUSE_SECONDS is negative.",
+    "prodkit.W050": "HEALTH_CHECK_SHOW_ERRORS is on with DEBUG off (deploy).",
+    "prodkit.W051": "AccessLogMiddleware is not right after RequestIDMiddleware.",
     "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
     "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
     "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
@@ -42,7 +45,12 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
 }
 #: The id tables of each concern; :data:`CHECK_IDS` is their union, and an id defined twice is an error.
-CHECK_ID_TABLES: tuple[dict[str, str], ...] = (dict(CHECK_IDS), cloudwatch_checks.CHECK_IDS, tracing_checks.CHECK_IDS)
+CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
+    dict(CHECK_IDS),
+    cloudwatch_checks.CHECK_IDS,
+    tracing_checks.CHECK_IDS,
+    otel_checks.CHECK_IDS,
+)
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
 
@@ -123,6 +131,8 @@ def register_all() -> None:
     checks.register(check_middleware_order, "prodkit")
     checks.register(cloudwatch_checks.check_cloudwatch, "prodkit")
     checks.register(tracing_checks.check_tracing, "prodkit")
+    checks.register(otel_checks.check_otel, "prodkit")
     health_checks.register()
+    access_log_checks.register()
     security_checks.register()
     metrics_checks.register()

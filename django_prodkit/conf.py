@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_CACHES": None,
     "HEALTH_CHECKS": [],
     "HEALTH_CHECK_PATHS": [],
-    "HEALTH_CHECK_SHOW_ERRORS": True,
+    "HEALTH_CHECK_SHOW_ERRORS": False,
+    "HEALTH_CHECK_REUSE_SECONDS": 1.0,
     "SESSION_MAX_AGE_WARNING": 43200,
     "CELERY_INTEGRATION": True,
     "DJANGO_TASKS_INTEGRATION": True,
@@ -104,6 +106,7 @@ SCHEMA: dict[str, Any] = {
     "HEALTH_CHECKS": ListOf(str),
     "HEALTH_CHECK_PATHS": ListOf(str),
     "HEALTH_CHECK_SHOW_ERRORS": bool,
+    "HEALTH_CHECK_REUSE_SECONDS": float,
     "SESSION_MAX_AGE_WARNING": int,
     "CELERY_INTEGRATION": bool,
     "DJANGO_TASKS_INTEGRATION": bool,
@@ -281,12 +284,22 @@ def apply_env(config: dict[str, Any], environ: Mapping[str, str]) -> None:
         target[override.path[-1]] = override.parse(override.variable, raw)
 
 
+def freeze(value: Any) -> Any:
+    """``value`` made read-only all the way down: dicts become ``MappingProxyType``, lists tuples."""
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
 @lru_cache(maxsize=1)
-def get_config() -> dict[str, Any]:
+def get_config() -> Mapping[str, Any]:
     """Return the effective configuration: defaults, then ``PRODKIT``, then environment variables.
 
-    Raises :class:`~django.core.exceptions.ImproperlyConfigured` for a value of the wrong type or an
-    environment variable that does not parse; unknown keys are left to the system checks.
+    The mapping is shared by every caller, so it is read-only: nested dicts are mappings that refuse writes
+    and lists are tuples. Raises :class:`~django.core.exceptions.ImproperlyConfigured` for a value of the wrong
+    type or an environment variable that does not parse; unknown keys are left to the system checks.
     """
     given = user_settings()
     errors = type_errors(given)
@@ -294,7 +307,8 @@ def get_config() -> dict[str, Any]:
         raise ConfigError(" ".join(errors))
     config = _merge(DEFAULTS, given)
     apply_env(config, os.environ)
-    return config
+    frozen: Mapping[str, Any] = freeze(config)
+    return frozen
 
 
 def reset_config() -> None:

@@ -1,4 +1,4 @@
-"""Gunicorn server hooks for exact request metrics across workers.
+"""Gunicorn server hooks for exact request metrics across workers, and spans flushed when a worker exits.
 
 Use the module as the configuration (``gunicorn -c python:django_prodkit.gunicorn``) or import the hooks
 from your ``gunicorn.conf.py``::
@@ -61,10 +61,12 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher before the process ends."""
+    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher and the spans before it ends."""
     from django_prodkit.cloudwatch import shutdown
+    from django_prodkit.tracing.backend import shutdown_tracing
 
     shutdown()
+    shutdown_tracing()
 
 
 def on_exit(server: Any) -> None:

@@ -82,16 +82,16 @@ class ReadinessReport:
         """Whether every check passed."""
         return all(result.ok for result in self.results)
 
-    def as_dict(self, *, show_errors: bool = True) -> dict[str, Any]:
-        """The JSON body of the readiness endpoint."""
+    def as_dict(self, *, show_errors: bool = False) -> dict[str, Any]:
+        """The JSON body of the readiness endpoint; each failure's message only with ``show_errors``."""
         checks: dict[str, dict[str, Any]] = {}
         for result in self.results:
             entry: dict[str, Any] = {
                 "status": STATUS_OK if result.ok else STATUS_FAIL,
                 "duration_ms": round(result.duration_ms, 3),
             }
-            if not result.ok:
-                entry["error"] = result.error if show_errors else result.error_class
+            if not result.ok and show_errors:
+                entry["error"] = result.error
             checks[result.name] = entry
         return {
             "status": STATUS_OK if self.ok else STATUS_FAIL,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -20,7 +20,7 @@ from django_prodkit.health import HEALTH_URL_NAMES
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
 
 
-def _config() -> dict[str, Any] | None:
+def _config() -> Mapping[str, Any] | None:
     try:
         return conf.get_config()
     except ImproperlyConfigured:
@@ -28,7 +28,7 @@ def _config() -> dict[str, Any] | None:
 
 
 def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """Custom checks that do not import, unknown database or cache aliases, a timeout that is not positive."""
+    """Custom checks that do not import, unknown aliases, a timeout that is not positive, a negative reuse time."""
     config = _config()
     if config is None:
         return []
@@ -70,6 +70,15 @@ def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any)
                 id="prodkit.E013",
             )
         )
+    reuse = config["HEALTH_CHECK_REUSE_SECONDS"]
+    if not math.isfinite(reuse) or reuse < 0:
+        messages.append(
+            checks.Error(
+                f"PRODKIT['HEALTH_CHECK_REUSE_SECONDS'] is {reuse!r}; it must be zero or a positive number of seconds.",
+                hint="Keep the default of 1 s, or use 0 to run the checks for every probe that finds none running.",
+                id="prodkit.E050",
+            )
+        )
     return messages
 
 
@@ -91,11 +100,13 @@ def _unroutable_paths(paths: list[str]) -> list[str]:
     return unroutable
 
 
-# django-prodkit's own middleware never validates the host, so it may sit above HealthCheckMiddleware;
+# django-prodkit's own middleware never validates the host, so it may sit above HealthCheckMiddleware
+# (the access log leaves the health endpoints out);
 # RequestIDMiddleware should, so health responses carry an X-Request-ID too.
 _MAY_PRECEDE_HEALTH = frozenset(
     {
         "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.AccessLogMiddleware",
         "django_prodkit.middleware.MetricsMiddleware",
         "django_prodkit.middleware.TracingMiddleware",
         "django_prodkit.middleware.XRayMiddleware",
@@ -117,7 +128,8 @@ def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: 
             checks.Warning(
                 f"{HEALTH_MIDDLEWARE} comes after {blocking[0]}, which runs before it and can reject "
                 "or redirect a load balancer's health probe.",
-                hint=f"Move {HEALTH_MIDDLEWARE} right after RequestIDMiddleware, above Django's middleware.",
+                hint=f"Move {HEALTH_MIDDLEWARE} above Django's middleware, after RequestIDMiddleware and "
+                "AccessLogMiddleware.",
                 id="prodkit.W018",
             )
         )
@@ -133,7 +145,23 @@ def check_health_middleware(app_configs: Sequence[Any] | None = None, **kwargs: 
     return messages
 
 
+def check_health_errors_hidden(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Deployment: readiness failure messages shown to anyone while ``DEBUG`` is off."""
+    config = _config()
+    if config is None or settings.DEBUG or not config["HEALTH_CHECK_SHOW_ERRORS"]:
+        return []
+    return [
+        checks.Warning(
+            "PRODKIT['HEALTH_CHECK_SHOW_ERRORS'] is on: the readiness endpoint, which answers any client before "
+            "host validation, shows each failing check's exception text (file paths, host names).",
+            hint="Remove it (the 503 still names the failing checks and the log has the messages).",
+            id="prodkit.W050",
+        )
+    ]
+
+
 def register() -> None:
     """Register the health checks (called from :func:`django_prodkit.checks.register_all`)."""
     checks.register(check_health_config, "prodkit")
+    checks.register(check_health_errors_hidden, "prodkit", checks.Tags.security, deploy=True)
     checks.register(check_health_middleware, "prodkit", checks.Tags.urls)

@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from django_prodkit.json_lines import JSON_ENCODERS, SecondClock, encode_lenient, json_default, line_encoder
-from django_prodkit.request_id import get_request_id
+from django_prodkit.request_id import get_request_id, last_finished_in_thread
 from django_prodkit.tasks.context import get_work_fields
 from django_prodkit.tracing.context import get_span_id, get_trace_id
 
@@ -23,6 +23,9 @@ _RECORD_ATTRS = frozenset(
 
 #: The attribute that carries a structlog event dict through the stdlib logging machinery.
 STRUCTLOG_FIELDS = "_prodkit_fields"
+
+#: The logger of Django's development server (``runserver``), one line per request after its response.
+DEV_SERVER_LOGGER = "django.server"
 
 #: The ``msg`` of every access-log record.
 ACCESS_EVENT = "http_request"
@@ -49,6 +52,9 @@ def _request_id_of(record: logging.LogRecord) -> str | None:
     request_id = get_request_id()
     if request_id is None:
         request_id = getattr(record.__dict__.get("request"), "request_id", None)
+    if request_id is None and record.name == DEV_SERVER_LOGGER:
+        # runserver logs each request once the response is sent, in the thread that served it.
+        request_id = last_finished_in_thread()
     return request_id if isinstance(request_id, str) else None
 
 

@@ -11,6 +11,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponseBase
 from django.urls import ResolverMatch
+from django.utils.cache import patch_vary_headers
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from django_prodkit import health
@@ -22,6 +23,7 @@ from django_prodkit.request_id import (
     generate_request_id,
     is_valid_request_id,
     iterate_with_request_id,
+    mark_finished_in_thread,
     reset_request_id,
     set_request_id,
 )
@@ -32,6 +34,7 @@ EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 
 # Only cross-origin requests carry Origin, and only their responses need the expose header.
 _ORIGIN_META_KEY = "HTTP_ORIGIN"
+_VARY_ORIGIN = ("Origin",)
 
 
 def _meta_key(header: str) -> str:
@@ -89,6 +92,7 @@ class RequestIDMiddleware(_HybridMiddleware):
         finally:
             reset_contextvars(**bound)
             reset_request_id(token)
+            mark_finished_in_thread(request_id)  # runserver's django.server line comes after, in this thread
 
     async def __acall__(self, request: HttpRequest) -> Any:
         request_id = self._request_id(request)
@@ -116,7 +120,14 @@ class RequestIDMiddleware(_HybridMiddleware):
         if response.streaming and getattr(response, "file_to_stream", None) is None:
             # The body is produced after this middleware returns; keep the id current while it is.
             _bind_stream(response, request_id)
-        if not self.expose or _ORIGIN_META_KEY not in request.META:
+        if not self.expose:
+            return
+        # Whether the expose header is sent depends on Origin: a shared cache must keep the two answers apart.
+        if "Vary" in response:
+            patch_vary_headers(response, _VARY_ORIGIN)
+        else:
+            response["Vary"] = "Origin"
+        if _ORIGIN_META_KEY not in request.META:
             return
         exposed = response.get(EXPOSE_HEADERS)
         if not exposed:
@@ -128,8 +139,9 @@ class RequestIDMiddleware(_HybridMiddleware):
 class AccessLogMiddleware(_HybridMiddleware):
     """Writes one structured ``http_request`` event per request: method, route, path, status, duration.
 
-    Place it last in ``MIDDLEWARE``, below Django's middleware, so it logs the final status and, when
-    authentication already loaded it, the user.
+    Place it right after ``RequestIDMiddleware``, above every middleware that can answer a request itself, so it
+    logs what the client got (an ``APPEND_SLASH`` or HTTPS redirect, a 304, a bad-``Host`` 400); system check
+    ``prodkit.W051``. It reads the user after the response, when authentication below it has loaded it.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
@@ -177,7 +189,7 @@ class AccessLogMiddleware(_HybridMiddleware):
 class HealthCheckMiddleware(_HybridMiddleware):
     """Serves the health endpoints before host validation, so a load balancer probing by IP gets an answer.
 
-    Place it right after ``RequestIDMiddleware``, above Django's middleware. Only the paths in
+    Place it after ``RequestIDMiddleware`` and ``AccessLogMiddleware``, above Django's middleware. Only the paths in
     ``HEALTH_CHECK_PATHS`` (by default those of ``prodkit:healthcheck`` and ``prodkit:readiness``) are answered
     here, without the middleware below it;
     every other request passes through untouched and keeps Django's ``ALLOWED_HOSTS`` validation.
@@ -272,7 +284,9 @@ class TracingMiddleware(_HybridMiddleware):
 
         tracer = get_tracer()
         if tracer is None:
-            raise MiddlewareNotUsed("Tracing cannot run here; see manage.py check (prodkit.E030-E035, E060-E069).")
+            raise MiddlewareNotUsed(
+                "Tracing cannot run here; see manage.py check (prodkit.E030-E035, prodkit.E060-E064)."
+            )
         self.tracer = tracer
         super().__init__(get_response)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar, Token
 
@@ -17,6 +18,10 @@ MAX_REQUEST_ID_LENGTH = 128
 _VALID_REQUEST_ID = re.compile(rf"[A-Za-z0-9\-_.:=+/@;]{{1,{MAX_REQUEST_ID_LENGTH}}}", re.ASCII)
 
 _current_request_id: ContextVar[str | None] = ContextVar("prodkit_request_id", default=None)
+
+# The id of the last request this thread finished: Django's development server writes its ``django.server``
+# line after the response, when the ContextVar is reset, in the thread that served the request.
+_finished_in_thread = threading.local()
 
 
 def is_valid_request_id(value: str) -> bool:
@@ -57,6 +62,17 @@ def set_request_id(value: str | None) -> Token[str | None]:
 def reset_request_id(token: Token[str | None]) -> None:
     """Restore the id that was current before :func:`set_request_id`."""
     _current_request_id.reset(token)
+
+
+def mark_finished_in_thread(request_id: str) -> None:
+    """Remember ``request_id`` as the last one this thread served (for :func:`last_finished_in_thread`)."""
+    _finished_in_thread.request_id = request_id
+
+
+def last_finished_in_thread() -> str | None:
+    """The id of the last request this thread served through ``RequestIDMiddleware`` in sync mode, if any."""
+    request_id: str | None = getattr(_finished_in_thread, "request_id", None)
+    return request_id
 
 
 def iterate_with_request_id(chunks: Iterable[bytes], request_id: str) -> Iterator[bytes]:

@@ -70,12 +70,16 @@ def check_samesite_none(app_configs: Sequence[Any] | None = None, **kwargs: Any)
     cookies = [("SESSION", "prodkit.W012")] if _sessions_in_use() else []
     cookies.append(("CSRF", "prodkit.W013"))
     for prefix, check_id in cookies:
-        if getattr(settings, f"{prefix}_COOKIE_SAMESITE") == "None" and not getattr(
-            settings, f"{prefix}_COOKIE_SECURE"
+        samesite = getattr(settings, f"{prefix}_COOKIE_SAMESITE")
+        # Django and browsers read the attribute case-insensitively: "none" is SameSite=None too.
+        if (
+            isinstance(samesite, str)
+            and samesite.lower() == "none"
+            and not getattr(settings, f"{prefix}_COOKIE_SECURE")
         ):
             messages.append(
                 checks.Warning(
-                    f"{prefix}_COOKIE_SAMESITE is 'None' but {prefix}_COOKIE_SECURE is False; browsers drop such "
+                    f"{prefix}_COOKIE_SAMESITE is {samesite!r} but {prefix}_COOKIE_SECURE is False; browsers drop such "
                     "cookies, and any that are kept cross sites in plain text.",
                     hint=f"Set {prefix}_COOKIE_SECURE = True, or use SameSite 'Lax' unless you need cross-site.",
                     id=check_id,
@@ -85,19 +89,9 @@ def check_samesite_none(app_configs: Sequence[Any] | None = None, **kwargs: Any)
 
 
 def check_csrf_trusted_origins(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
-    """``CSRF_TRUSTED_ORIGINS`` entries without a scheme, or with plain http for a non-local host."""
+    """``CSRF_TRUSTED_ORIGINS`` entries with plain http for a non-local host (Django's 4_0.E001 covers no scheme)."""
     origins = [str(origin) for origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", [])]
     messages: list[checks.CheckMessage] = []
-    schemeless = [origin for origin in origins if "://" not in origin]
-    if schemeless:
-        messages.append(
-            checks.Warning(
-                f"CSRF_TRUSTED_ORIGINS has entries without a scheme: {', '.join(map(repr, schemeless))}; "
-                "Django compares full origins, so these never match and the form posts they were meant for fail.",
-                hint="Write each origin with its scheme, e.g. 'https://app.example.com'.",
-                id="prodkit.W014",
-            )
-        )
     plain = [origin for origin in origins if origin.startswith("http://") and not _is_local(origin)]
     if plain:
         messages.append(

@@ -162,14 +162,28 @@ def session_hardening(**overrides: Any) -> dict[str, Any]:
     return settings
 
 
-def security_hardening(*, behind_proxy: bool = False, **overrides: Any) -> dict[str, Any]:
+def security_hardening(
+    *, behind_proxy: bool = False, hsts_include_subdomains: bool = False, hsts_preload: bool = False, **overrides: Any
+) -> dict[str, Any]:
     """HTTPS-only transport and safe headers: SSL redirect, HSTS, nosniff, referrer, COOP, ``X-Frame-Options``.
 
     Pass ``behind_proxy=True`` only when a TLS-terminating proxy that sets ``X-Forwarded-Proto`` is the sole way
     in; it adds ``SECURE_PROXY_SSL_HEADER``, without which the SSL redirect loops behind such a proxy.
+    HSTS covers this host only unless ``hsts_include_subdomains=True``; ``hsts_preload=True`` (which needs it)
+    adds ``preload``, the request to be built into browsers, which is slow to undo for the whole domain.
     """
-    if not isinstance(behind_proxy, bool):
-        raise ImproperlyConfigured(f"behind_proxy must be True or False, got {behind_proxy!r}.")
+    for name, value in (
+        ("behind_proxy", behind_proxy),
+        ("hsts_include_subdomains", hsts_include_subdomains),
+        ("hsts_preload", hsts_preload),
+    ):
+        if not isinstance(value, bool):
+            raise ImproperlyConfigured(f"{name} must be True or False, got {value!r}.")
+    if hsts_preload and not hsts_include_subdomains:
+        raise ImproperlyConfigured(
+            "hsts_preload=True needs hsts_include_subdomains=True: browsers' preload lists accept only a domain "
+            "whose HSTS covers every subdomain."
+        )
     if "SECURE_PROXY_SSL_HEADER" in overrides and not behind_proxy:
         raise ImproperlyConfigured(
             "SECURE_PROXY_SSL_HEADER is given but behind_proxy is False; trusting a forwarded scheme without a "
@@ -178,8 +192,8 @@ def security_hardening(*, behind_proxy: bool = False, **overrides: Any) -> dict[
     defaults: dict[str, Any] = {
         "SECURE_SSL_REDIRECT": True,
         "SECURE_HSTS_SECONDS": HSTS_RAMP_UP[0],
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
-        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": hsts_include_subdomains,
+        "SECURE_HSTS_PRELOAD": hsts_preload,
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "SECURE_REFERRER_POLICY": "same-origin",
         "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin",

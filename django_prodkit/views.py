@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from django_prodkit import health
 from django_prodkit.conf import get_config
+from django_prodkit.readiness import readiness_report
 
 
 @never_cache
@@ -20,9 +22,13 @@ def liveness(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_safe
 def readiness(request: HttpRequest) -> JsonResponse:
-    """Run the configured readiness checks; 200 when all pass, 503 naming each failure."""
-    report = health.run_readiness_checks()
-    body = report.as_dict(show_errors=get_config()["HEALTH_CHECK_SHOW_ERRORS"])
+    """Run the configured readiness checks; 200 when all pass, 503 naming each failing check.
+
+    The endpoint answers anyone, before host validation: a failure's message (paths, host names) is shown
+    only with ``DEBUG`` or ``HEALTH_CHECK_SHOW_ERRORS``; the log always has it.
+    """
+    report = readiness_report()
+    body = report.as_dict(show_errors=settings.DEBUG or get_config()["HEALTH_CHECK_SHOW_ERRORS"])
     return JsonResponse(body, status=200 if report.ok else 503)
 
 

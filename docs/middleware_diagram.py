@@ -22,7 +22,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "RequestIDMiddleware": ("keeps a valid X-Request-ID or makes one,", "binds it for logs and traces"),
     "HealthCheckMiddleware": ("answers health probes by IP, before host", "validation and the HTTPS redirect run"),
     "MetricsMiddleware": ("counts method, route, status, duration", "in files shared by the workers"),
-    "XRayMiddleware": ("one trace segment per sampled request", "(removes itself while tracing is off)"),
+    "TracingMiddleware": ("one span per sampled request", "(OpenTelemetry or X-Ray; removes itself when off)"),
     "AccessLogMiddleware": ("one JSON http_request line per request", "with the request id, route, status, user"),
     DJANGO: ("security, sessions, common, CSRF,", "auth, messages, clickjacking"),
 }

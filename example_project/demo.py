@@ -2,9 +2,11 @@
 
 Steps: create ``.venv-demo`` and install the library and the example into it; migrate and seed a fresh SQLite
 database in a temporary directory; start gunicorn with several workers on a free port on 127.0.0.1; run
-``manage.py loadtest`` against it; print the report and the ``/api/v1/metrics/`` snapshot, and fail unless the
-snapshot's ``request_count`` grew by exactly the number of requests the load test sent. The server is stopped by
-its PID whatever happens. The functions here are also used by the example's end-to-end test.
+``manage.py loadtest`` against it with criteria a slow, shared machine still meets (every request succeeds, p99
+under 2.5 s); print the report and the ``/api/v1/metrics/`` snapshot, and check that its ``request_count`` is
+exactly the requests the load test sent plus the start-up health probe. The HTML and JSON reports stay in
+``demo-reports/`` (git-ignored). The exit status is the verdict: 0 only when the load test passed and the counts
+agree. The server is stopped by its PID whatever happens. The functions here are also used by the example's tests.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 EXAMPLE_DIR = Path(__file__).resolve().parent
 REPO_DIR = EXAMPLE_DIR.parent
 VENV_DIR = REPO_DIR / ".venv-demo"
+#: Where the reports of the last run are kept (git-ignored).
+REPORTS_DIR = REPO_DIR / "demo-reports"
 HEALTH_PATH = "/api/v1/healthcheck/"
 METRICS_PATH = "/api/v1/metrics/"
 #: What the load test requests, in turn: the main read endpoints of the API.
@@ -44,6 +48,14 @@ LOAD_PATHS = (
 )
 #: Exit status of ``manage.py loadtest`` when it ran but a pass/fail criterion failed.
 LOADTEST_CRITERIA_FAILED = 3
+#: The demo's pass/fail criteria: met by a loaded 2-core CI machine, missed by a broken or stalled server.
+#: Every request must succeed; the slowest 1 % under 2.5 s; the average under 1 s; more than 5 requests a second.
+SUCCESS_RATE = 100.0
+P99_MS = 2500.0
+AVG_MS = 1000.0
+MIN_RPS = 5.0
+#: Requests sent first and left out of the figures: each worker's first requests load code and open the database.
+WARMUP = 20
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 20.0
 
@@ -170,7 +182,8 @@ def wait_until_healthy(server: Server, timeout: float = STARTUP_TIMEOUT) -> None
         if server.process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with status {server.process.returncode}:\n{server.output()[-4000:]}")
         with contextlib.suppress(OSError):
-            if get(server.url + HEALTH_PATH, timeout=2.0)[0] == 200:
+            # Patient: a probe the client gives up on may still be answered, and counted, by a slow first worker.
+            if get(server.url + HEALTH_PATH, timeout=10.0)[0] == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn did not become healthy in {timeout:.0f} s:\n{server.output()[-4000:]}")
@@ -220,10 +233,15 @@ def metrics_snapshot(server: Server, token: str) -> dict[str, Any]:
 
 def run_loadtest(
     python: str | Path, env: Mapping[str, str], server: Server, users: int, requests: int, json_path: Path,
-    paths: Sequence[str] = LOAD_PATHS, capture: bool = False,
+    paths: Sequence[str] = LOAD_PATHS, capture: bool = False, html_path: Path | None = None,
+    p99_ms: float = P99_MS, warmup: int = 0,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """``manage.py loadtest USERS REQUESTS`` against ``server``, the full report written to ``json_path``."""
+    """``manage.py loadtest USERS REQUESTS`` against ``server`` with the demo's criteria, reported in ``json_path``."""
     args = ["loadtest", str(users), str(requests), "--url", server.url, "--json", str(json_path)]
+    args += ["--target-success-rate", f"{SUCCESS_RATE:g}", "--target-p99-ms", f"{p99_ms:g}"]
+    args += ["--target-avg-ms", f"{AVG_MS:g}", "--target-rps", f"{MIN_RPS:g}", "--warmup", str(warmup)]
+    if html_path is not None:
+        args += ["--html", str(html_path)]
     for path in paths:
         args += ["--path", path]
     output = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT} if capture else {}
@@ -236,17 +254,78 @@ def sent_requests(report: Mapping[str, Any]) -> int:
     return int(totals["requests"]) + int(totals.get("warmup_requests") or 0)
 
 
+@dataclass
+class Verdict:
+    """The demo's result: what failed (nothing when it passed) and what the figures mean."""
+
+    failures: list[str]
+    notes: list[str]
+
+    @property
+    def passed(self) -> bool:
+        """Whether the load test passed and the server counted exactly what was sent."""
+        return not self.failures
+
+
+def judge(
+    loadtest_status: int, report: Mapping[str, Any], before: Mapping[str, Any], after: Mapping[str, Any], planned: int
+) -> Verdict:
+    """Compare the load test's report with the server's metrics; the demo exits non-zero unless this passes."""
+    failures: list[str] = []
+    notes: list[str] = []
+    if loadtest_status == LOADTEST_CRITERIA_FAILED:
+        missed = [str(c["name"]) for c in report.get("criteria", []) if not c.get("passed")]
+        failures.append(f"the load test missed its criteria: {', '.join(missed) or 'see its report'}")
+    elif loadtest_status != 0:
+        failures.append(f"manage.py loadtest failed with exit status {loadtest_status}")
+    sent = sent_requests(report)
+    probes = int(before["request_count"])
+    counted = int(after["request_count"])
+    if sent != planned:
+        failures.append(f"the load test planned {planned} requests but sent {sent}")
+    if counted != sent + probes:
+        failures.append(f"request_count is {counted}, not the {sent} load-test requests + {probes} probe(s)")
+    else:
+        notes.append(
+            f"request_count {counted} = {sent} load-test requests (warm-up included) + {probes} start-up health "
+            "probe(s): the server counts every request it answers, including the probe the demo sent to know "
+            "gunicorn was up (the metrics reads themselves are left out by METRICS_EXCLUDE_VIEWS)."
+        )
+    client = report.get("latency_ms") or {}
+    server = after.get("response_time_ms") or {}
+    if client.get("p99") is not None and server.get("p99") is not None:
+        compared = ">" if client["p99"] > server["p99"] else "<="
+        note = (
+            f"p99 seen by the client {client['p99']:.1f} ms {compared} seen by the server {server['p99']:.1f} ms: the "
+            "server times a request from its middleware to the response; the client also waits while the request "
+            f"queues for a free worker ({report['config']['users']} users share the workers), crosses the network "
+            "stack and is read back by the client's own event loop on the same machine, so it normally sees more."
+        )
+        if compared == "<=":
+            note += " Here the server's figure is higher: it is the upper bound of a histogram bucket, not exact."
+        notes.append(note)
+    return Verdict(failures, notes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the demo; 0 when the metrics agree with the load test."""
+    """Run the demo; 0 when the load test passed and the metrics agree with it."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20, help="concurrent virtual users (default 20)")
     parser.add_argument("--requests", type=int, default=15, help="requests per user (default 15)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
     parser.add_argument("--venv", type=Path, default=VENV_DIR, help="virtual environment to use (default .venv-demo)")
+    parser.add_argument("--python", type=Path, help="use this interpreter (with the example installed), no venv")
+    parser.add_argument("--reports", type=Path, default=REPORTS_DIR, help="where to keep the reports (demo-reports/)")
+    parser.add_argument("--p99-ms", type=float, default=P99_MS, help=f"p99 criterion in ms (default {P99_MS:g})")
     options = parser.parse_args(argv)
     started = time.monotonic()
-    python = ensure_venv(options.venv)
+    python = options.python.absolute() if options.python else ensure_venv(options.venv)
     token = secrets.token_urlsafe(24)
+    reports: Path = options.reports
+    reports.mkdir(parents=True, exist_ok=True)
+    json_path, html_path, metrics_path = (reports / name for name in ("loadtest.json", "loadtest.html", "metrics.json"))
+    for stale in (json_path, html_path, metrics_path):
+        stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="prodkit-demo-") as tmp:
         workdir = Path(tmp)
         env = server_environment(workdir, token)
@@ -255,26 +334,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"starting gunicorn with {options.workers} workers on a free port on 127.0.0.1")
         with running_server(python, env, workdir, workers=options.workers) as server:
             log(f"serving {server.url} (gunicorn master PID {server.process.pid})")
-            before = metrics_snapshot(server, token)["request_count"]
-            total = options.users * options.requests
-            log(f"load test: {options.users} users x {options.requests} requests over {len(LOAD_PATHS)} endpoints")
-            report_path = workdir / "loadtest.json"
-            result = run_loadtest(python, env, server, options.users, options.requests, report_path)
-            if result.returncode not in (0, LOADTEST_CRITERIA_FAILED):
-                log(f"manage.py loadtest failed with exit status {result.returncode}")
+            before = metrics_snapshot(server, token)
+            log(
+                f"load test: {options.users} users x {options.requests} requests over {len(LOAD_PATHS)} endpoints; "
+                f"passes when {SUCCESS_RATE:g} % succeed, p99 < {options.p99_ms:g} ms, average < {AVG_MS:g} ms "
+                f"and > {MIN_RPS:g} requests/s (a busy laptop or CI runner meets these; a broken server does not)"
+            )
+            result = run_loadtest(
+                python, env, server, options.users, options.requests, json_path, html_path=html_path,
+                p99_ms=options.p99_ms, warmup=WARMUP,
+            )  # fmt: skip
+            if not json_path.exists():
+                log(f"FAILED: manage.py loadtest exited with {result.returncode} and wrote no report")
                 return 1
-            if result.returncode == LOADTEST_CRITERIA_FAILED:
-                log("a pass/fail criterion was missed (a busy machine can do that); the counts are still checked")
-            sent = sent_requests(json.loads(report_path.read_text()))
-            snapshot = metrics_snapshot(server, token)
+            report = json.loads(json_path.read_text())
+            after = metrics_snapshot(server, token)
+            metrics_path.write_text(json.dumps(after, indent=2) + "\n")
             log(f"{METRICS_PATH} snapshot after the load test:")
-            print(json.dumps(snapshot, indent=2), flush=True)
-            counted = snapshot["request_count"] - before
-            if sent != total or counted != sent:
-                log(f"MISMATCH: planned {total}, the load test sent {sent}, the metrics counted {counted}")
-                return 1
-            log(f"request_count rose by {counted}: exactly the {sent} requests the load test sent")
+            print(json.dumps(after, indent=2), flush=True)
+            verdict = judge(result.returncode, report, before, after, options.users * options.requests + WARMUP)
         log(f"server stopped; demo finished in {time.monotonic() - started:.1f} s")
+    for note in verdict.notes:
+        log(note)
+    log("reports of this run:")
+    for path in (html_path, json_path, metrics_path):
+        if path.exists():
+            print(f"    {path}", flush=True)
+    if not verdict.passed:
+        log("DEMO FAILED: " + "; ".join(verdict.failures))
+        return 1
+    log("demo passed: the load test met its criteria and the metrics counted exactly what was sent")
     return 0
 
 

@@ -3,7 +3,7 @@
 Every value can be changed through an environment variable, so the same file serves the container, App Runner,
 ECS and ``make demo``. The django-prodkit hooks keep request metrics exact across workers and worker restarts
 (they prepare ``PROMETHEUS_MULTIPROC_DIR`` before the workers start and retire the files of workers that exit)
-and flush the CloudWatch publisher when a worker exits.
+and flush the CloudWatch publisher and the OpenTelemetry spans when a worker exits.
 """
 
 from __future__ import annotations

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -39,6 +42,7 @@ class CountingServer(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.serialize = threading.Lock()
         self.release = threading.Event()
+        self.random = random.Random(0)
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -76,10 +80,30 @@ class Handler(BaseHTTPRequestHandler):
             server.paths[self.path] = server.paths.get(self.path, 0) + 1
             server.arrivals.append(time.perf_counter())
         self.served += 1
+        if server.mode == "chaos":
+            # Per request, at random: answer, close silently after answering, reset, or stall past the timeout.
+            action = server.random.choice(("ok", "ok", "close", "reset", "stall"))
+            if action == "reset":
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
+            if action == "stall":
+                server.release.wait(server.delay)
+                self.close_connection = True
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", "3")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+            self.close_connection = action == "close"
+            return
         if server.mode == "hang":
             server.release.wait(10)
             self.close_connection = True
             return
+        if server.mode == "delay":
+            # Every request takes this long, however many run at once: throughput grows with concurrency.
+            time.sleep(server.delay)
         if server.mode == "slow":
             # One request at a time, however many connections: a server with a fixed capacity.
             with server.serialize:

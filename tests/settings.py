@@ -21,12 +21,12 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 
 DATABASES = {

@@ -267,3 +267,45 @@ def test_service_totals_merge_every_series() -> None:
     total = SeriesStats()
     total.merge(interval_with({("/a/", "GET"): [(200, 1.0), (500, 2.0)], ("/b/", "GET"): [(200, 1.0)]}).total())
     assert (total.count, total.statuses["5xx"], total.durations) == (3, 1, {1.0: 2, 2.0: 1})
+
+
+HOOKS_PROBE = """
+import atexit, os, django
+ours = []
+def recording(register):
+    def wrapper(*args, **kwargs):
+        hooks = (*args, *kwargs.values())
+        ours.extend(f for f in hooks if (getattr(f, "__module__", None) or "").startswith("django_prodkit"))
+        return register(*args, **kwargs)
+    return wrapper
+atexit.register = recording(atexit.register)
+os.register_at_fork = recording(os.register_at_fork)
+import django_prodkit.cloudwatch, django_prodkit.checks
+print(len(ours))
+django.setup()
+print(len(ours))
+"""
+
+
+@pytest.mark.parametrize(
+    ("settings_module", "expected"), [("tests.settings", ["0", "0"]), ("tests.settings_cloudwatch", ["0", "2"])]
+)
+def test_process_hooks_are_registered_only_when_the_publisher_is_installed(
+    settings_module: str, expected: list[str]
+) -> None:
+    # Importing the package (the system checks do) must not touch the process: no atexit or fork hook.
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ENABLE_")}
+    result = subprocess.run(
+        [sys.executable, "-c", HOOKS_PROBE],
+        env={**env, "DJANGO_SETTINGS_MODULE": settings_module},
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.split() == expected

@@ -5,12 +5,28 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_prodkit import conf
-from django_prodkit.conf import DEFAULTS, get_config, parse_bool, parse_csv
+from django_prodkit.conf import DEFAULTS, freeze, get_config, parse_bool, parse_csv
 
 
 def test_defaults_apply_when_prodkit_is_unset(settings: object) -> None:
     del settings.PRODKIT  # type: ignore[attr-defined]
-    assert get_config() == DEFAULTS
+    assert get_config() == freeze(DEFAULTS)
+
+
+def test_config_is_read_only_all_the_way_down(settings: object) -> None:
+    # One cached mapping is shared by every caller: a write would change the settings of the whole process.
+    settings.PRODKIT = {"CLOUDWATCH": {"DIMENSIONS": {"Environment": "test"}}, "METRICS_TOKENS": ["t"]}  # type: ignore[attr-defined]
+    config = get_config()
+    with pytest.raises(TypeError):
+        config["SERVICE_NAME"] = "changed"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        config["XRAY"]["ENABLED"] = True
+    with pytest.raises(TypeError):
+        config["CLOUDWATCH"]["DIMENSIONS"]["Environment"] = "production"
+    with pytest.raises(AttributeError):
+        config["METRICS_TOKENS"].append("another")
+    assert get_config()["SERVICE_NAME"] == "django"
+    assert settings.PRODKIT["METRICS_TOKENS"] == ["t"]  # type: ignore[attr-defined]
 
 
 def test_user_values_merge_over_defaults_including_nested(settings: object) -> None:
@@ -54,7 +70,7 @@ def test_environment_overrides_settings(monkeypatch: pytest.MonkeyPatch, setting
     conf.reset_config()
     config = get_config()
     assert config["XRAY"]["ENABLED"] is True
-    assert config["METRICS_TOKENS"] == ["a", "b", "c"]
+    assert config["METRICS_TOKENS"] == ("a", "b", "c")
 
 
 def test_environment_overrides_never_change_the_defaults(monkeypatch: pytest.MonkeyPatch, settings: object) -> None:

@@ -65,13 +65,13 @@ STARTPROJECT_MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-#: django-prodkit's middleware in the one order every page uses (Django's own go between XRay and AccessLog).
+#: django-prodkit's middleware in the one order every page uses, all above Django's own.
 DOCUMENTED_ORDER = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django_prodkit.middleware.HealthCheckMiddleware",
     "django_prodkit.middleware.MetricsMiddleware",
-    "django_prodkit.middleware.XRayMiddleware",
-    "django_prodkit.middleware.AccessLogMiddleware",
+    "django_prodkit.middleware.TracingMiddleware",
 ]
 TOKEN = "a-long-random-token"
 LITERALINCLUDE = re.compile(r"^```+\{literalinclude\}\s+(\S+)", re.M)
@@ -291,8 +291,7 @@ def test_settings_blocks_pass_the_checks_and_serve_a_probe(
     middleware: list[str] = namespace["MIDDLEWARE"]
     ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
     assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
-    after = 1 if ours[-1].endswith("AccessLogMiddleware") else 0
-    assert middleware == ours[: len(ours) - after] + STARTPROJECT_MIDDLEWARE + ours[len(ours) - after :]
+    assert middleware == ours + STARTPROJECT_MIDDLEWARE
     prodkit = namespace.get("PRODKIT", {})
     assert unknown_keys(prodkit) == []
     assert type_errors(prodkit) == []
@@ -304,6 +303,29 @@ def test_settings_blocks_pass_the_checks_and_serve_a_probe(
         response = Client().get("/api/v1/healthcheck/", HTTP_HOST="10.0.3.17:8000")  # a probe by IP
     assert response.status_code == 200
     assert response["X-Request-ID"]
+
+
+@pytest.mark.django_db
+def test_tracing_page_code_runs_and_passes_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    namespace = run_block("tracing-settings", startproject_settings(tmp_path))
+    middleware: list[str] = namespace["MIDDLEWARE"]
+    ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
+    assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
+    assert middleware == ours + STARTPROJECT_MIDDLEWARE
+    monkeypatch.setenv("ENABLE_OTEL", "true")  # as the page says
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=namespace["PRODKIT"]) == []
+    direct = run_block("tracing-direct")["PRODKIT"]
+    assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=direct) == []
+    monkeypatch.delenv("ENABLE_OTEL")
+    annotate = run_block("tracing-annotate")["annotate"]
+    run_task = run_block("tracing-task")["run_task"]
+    request = types.SimpleNamespace()
+    annotate(request, "t-1")  # tracing off: no prodkit_trace, nothing to do
+    with override_settings(MIDDLEWARE=middleware, PRODKIT=namespace["PRODKIT"]):
+        assert run_task("send_mail", {}, lambda: "sent") == "sent"
+        response = Client().get("/api/v1/healthcheck/")
+    assert response.status_code == 200
 
 
 def test_logging_snippet_writes_the_documented_json_lines(
@@ -439,7 +461,8 @@ def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pyte
     namespace = run_block("health-custom-settings", quickstarted_settings(tmp_path))
     prodkit = namespace["PRODKIT"]
     failing = next(block for block in json_blocks("health-checks.md") if block.get("status") == "fail")
-    with override_settings(PRODKIT=prodkit), mock_aws():
+    # The second probe must see the bucket created a moment after the first, not the first's reused report.
+    with override_settings(PRODKIT={**prodkit, "HEALTH_CHECK_REUSE_SECONDS": 0.0}), mock_aws():
         assert prodkit_messages(MIDDLEWARE=namespace["MIDDLEWARE"], PRODKIT=prodkit) == []
         missing_bucket = Client().get("/api/v1/healthcheck/ready/")
         import boto3

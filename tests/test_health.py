@@ -8,17 +8,19 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.cache.backends.base import BaseCache
+from django.core.management import call_command
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from django_prodkit import health
-from django_prodkit.health_checks import check_health_config, check_health_middleware
+from django_prodkit import health, readiness
+from django_prodkit.health_checks import check_health_config, check_health_errors_hidden, check_health_middleware
 
 LIVENESS = "/api/v1/healthcheck/"
 READINESS = "/api/v1/healthcheck/ready/"
@@ -28,9 +30,9 @@ PROBE_HOST = "10.0.3.17:8000"
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
 STACK = [
     "django_prodkit.middleware.RequestIDMiddleware",
+    "django_prodkit.middleware.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django_prodkit.middleware.AccessLogMiddleware",
 ]
 
 #: Set at teardown to let the hanging check return.
@@ -116,6 +118,12 @@ def db_open(django_db_blocker: Any) -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _errors_shown(settings: Any) -> None:
+    # Most tests here read the failure messages, which the readiness body shows only in DEBUG (or when asked).
+    settings.DEBUG = True
+
+
+@pytest.fixture(autouse=True)
 def _release_hung_checks() -> Iterator[None]:
     RELEASE.clear()
     CALLS.clear()
@@ -198,6 +206,7 @@ def test_a_hung_check_fails_at_its_timeout_and_is_not_started_twice(client: Clie
     settings.PRODKIT = {
         "HEALTH_CHECKS": ["tests.test_health.hangs", "tests.test_health.passes"],
         "HEALTH_CHECK_TIMEOUT": 0.3,
+        "HEALTH_CHECK_REUSE_SECONDS": 0.0,
         "HEALTH_CHECK_DATABASES": [],
         "HEALTH_CHECK_CACHES": [],
     }
@@ -233,9 +242,27 @@ def test_custom_check_failures_are_named(client: Client, settings: Any, caplog: 
     assert errors["tests.test_health.NOT_CALLABLE"].startswith("TypeError")
     assert "readiness check tests.test_health.raises failed" in caplog.text
 
+
+def test_failure_messages_are_hidden_unless_debug_or_asked(settings: Any) -> None:
+    # The endpoint answers anyone before host validation: exception text (paths, hosts) must not leak.
+    settings.DEBUG = False
+    settings.PRODKIT = {"HEALTH_CHECKS": ["tests.test_health.raises"], "HEALTH_CHECK_DATABASES": []}
+    settings.MIDDLEWARE = [HEALTH_MIDDLEWARE, *STACK]
+    client = Client()
+    response = client.get(READINESS, HTTP_HOST=PROBE_HOST)
+    assert response.status_code == 503
+    data = body(response)
+    assert data["failing"] == ["tests.test_health.raises"]
+    assert data["checks"]["tests.test_health.raises"]["status"] == "fail"
+    assert "900 messages" not in response.content.decode()
+    assert "RuntimeError" not in response.content.decode()
+
+    settings.PRODKIT = {**settings.PRODKIT, "HEALTH_CHECK_SHOW_ERRORS": True}
+    shown = body(client.get(READINESS))["checks"]["tests.test_health.raises"]["error"]
+    assert shown == "RuntimeError: queue is 900 messages behind"
     settings.PRODKIT = {**settings.PRODKIT, "HEALTH_CHECK_SHOW_ERRORS": False}
-    data = body(client.get(READINESS))
-    assert data["checks"]["tests.test_health.raises"]["error"] == "RuntimeError"
+    settings.DEBUG = True
+    assert "error" in body(client.get(READINESS))["checks"]["tests.test_health.raises"]
 
 
 def test_liveness_answers_get_and_head_without_touching_dependencies(client: Client, settings: Any) -> None:
@@ -324,6 +351,66 @@ def test_health_configuration_checks(settings: Any) -> None:
     assert ids(check_health_config()) == ["prodkit.E013"]
     settings.PRODKIT = {"HEALTH_CHECK_TIMEOUT": float("inf")}
     assert ids(check_health_config()) == ["prodkit.E013"]
+    settings.PRODKIT = {"HEALTH_CHECK_REUSE_SECONDS": -1}
+    assert ids(check_health_config()) == ["prodkit.E050"]
+    settings.PRODKIT = {"HEALTH_CHECK_REUSE_SECONDS": 0}
+    assert check_health_config() == []
+
+
+def test_error_text_shown_to_anyone_is_a_deploy_warning(settings: Any) -> None:
+    settings.DEBUG = False
+    assert check_health_errors_hidden() == []
+    settings.PRODKIT = {"HEALTH_CHECK_SHOW_ERRORS": True}
+    (warning,) = check_health_errors_hidden()
+    assert warning.id == "prodkit.W050"
+    settings.DEBUG = True  # development: the text is shown anyway
+    assert check_health_errors_hidden() == []
+    out, err = StringIO(), StringIO()
+    settings.DEBUG = False
+    call_command("check", "--deploy", "--tag", "security", stdout=out, stderr=err)
+    assert "prodkit.W050" in out.getvalue() + err.getvalue()
+
+
+BLOCKED = threading.Event()
+
+
+def blocks() -> None:
+    CALLS.append("blocks")
+    BLOCKED.wait(10)
+
+
+def test_probes_arriving_during_a_run_share_it(settings: Any) -> None:
+    # Reuse off: only the sharing of a run in flight can keep the count at one.
+    settings.PRODKIT = {
+        "HEALTH_CHECKS": ["tests.test_health.blocks"],
+        "HEALTH_CHECK_DATABASES": [],
+        "HEALTH_CHECK_CACHES": [],
+        "HEALTH_CHECK_REUSE_SECONDS": 0.0,
+        "HEALTH_CHECK_TIMEOUT": 20.0,  # the run must outlast the slowest thread start on a busy machine
+    }
+    BLOCKED.clear()
+    reports: list[health.ReadinessReport] = []
+    threads = [threading.Thread(target=lambda: reports.append(readiness.readiness_report())) for _ in range(8)]
+    threads[0].start()
+    deadline = time.monotonic() + 10
+    while "blocks" not in CALLS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for thread in threads[1:]:
+        thread.start()
+    shared = readiness._latest
+    assert shared is not None
+    # Release the check only once every other probe waits on the run in flight.
+    while len(shared.future._waiters) < len(threads) - 1 and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.01)
+    BLOCKED.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(reports) == len(threads)
+    assert all(report is reports[0] for report in reports)
+    assert CALLS.count("blocks") == 1
+    # Nothing is reused afterwards with reuse 0: the next probe runs the check again.
+    readiness.readiness_report()
+    assert CALLS.count("blocks") == 2
 
 
 def test_health_middleware_checks(settings: Any) -> None:

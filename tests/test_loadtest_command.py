@@ -14,14 +14,16 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+import django_prodkit
 from django_prodkit.loadtest import parser as parser_module
 from django_prodkit.loadtest.config import LoadTestConfig, parse_url
-from django_prodkit.loadtest.engine import run_load_test
 from django_prodkit.loadtest.report_json import SCHEMA_PATH
+from django_prodkit.loadtest.runner import run_load_test
 from tests.loadtest_servers import serving
 from tests.tools import require_tool
 
-pytestmark = pytest.mark.e2e
+# Every test here starts a server and an event loop: a hang fails the test, it does not eat CI's time.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def loadtest(*args: str) -> tuple[int, str, str]:
@@ -53,6 +55,9 @@ def test_counts_reported_equal_what_the_server_saw(tmp_path: Path) -> None:
     # Each user cycles through the paths from its own offset: 30 + 30 measured, 4 + 3 warm-up.
     assert paths == {"/a/": 34, "/b/?q=1": 33}
     assert data["status_codes"] == {"200": 60}
+    assert {name: figures["requests"] for name, figures in data["by_request"].items()} == {"/a/": 30, "/b/?q=1": 30}
+    assert "  /b/?q=1: 30 requests, 0 failed (0.0%)" in out
+    assert f"JSON report written to {report}" in out
     assert "Total requests: 60" in out
     assert "Successful: 60 (100.0%)" in out
     assert "Success rate: 100.0% PASS (target: >=99%)" in out
@@ -100,7 +105,7 @@ def test_timeouts_are_counted_by_kind(tmp_path: Path) -> None:
         status, out, _ = loadtest("2", "2", "--url", server.url, "--timeout", "0.3", "--json", str(report))
     data = read_json(report)
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()), format_checker=jsonschema.FormatChecker())
-    assert (data["errors"], data["latency_ms"], data["passed"]) == ({"timeout": 4}, None, False)
+    assert (data["errors"], data["totals"]["latency_ms"], data["passed"]) == ({"timeout": 4}, None, False)
     assert status == 3
     assert "timeout: 4" in out
     assert "no responses" in out
@@ -126,12 +131,26 @@ def test_an_unknown_host_prevents_the_test_with_exit_1() -> None:
     [
         (["0", "10"], "USERS must be at least 1, got 0"),
         (["5", "-3"], "REQUESTS must be at least 1, got -3"),
-        (["5"], "give REQUESTS (per user) or --duration SECONDS"),
+        (["5"], "give REQUESTS (per user), --duration SECONDS or stages"),
+        ([], "give USERS"),
         (["5", "1", "--duration", "-1"], "--duration must be positive"),
         (["5", "1", "--rate", "0"], "--rate must be positive"),
         (["5", "1", "--warmup", "-1"], "--warmup must be 0 or more"),
         (["5", "1", "--url", "localhost:8000"], "needs an http:// or https:// scheme"),
         (["5", "1", "--path", "api/"], "a path starts with '/'"),
+        (["5", "1", "--path", "/a\x01b"], "no spaces or control characters"),
+        (["5", "1", "--path", "/a\n"], "no spaces or control characters"),
+        (["5", "1", "--method", "GET\n"], "is not a valid HTTP method"),
+        (["5", "1", "--header", "X-A\n: 1"], "expected 'Name: value'"),
+        (["5", "1", "--header", "X-A: 1\x00"], "the value must be one line"),
+        (["5", "1", "--json", "/nonexistent-dir/r.json"], "--json /nonexistent-dir/r.json: cannot be written"),
+        (["5", "1", "--html", "/"], "--html /: cannot be written"),
+        (["5", "1", "--processes", "0"], "--processes '0': a number of at least 1, or auto"),
+        (["5", "1", "--segment", "3/2"], "I must be between 1 and N"),
+        (["5", "1", "--segment", "1/2\n"], "expected I/N"),
+        (["5", "1", "--start-at", "soon"], "--start-at 'soon'"),
+        (["5", "1", "--threshold", "p95<<3"], "--threshold: threshold 'p95<<3'"),
+        (["5", "1", "--threshold", "nope:p95<3"], "no request is named 'nope'"),
         (["5", "1", "--header", "no colon"], "expected 'Name: value'"),
         (["5", "1", "--expect-status", "42"], "a status code is between 100 and 599"),
         (["5", "1", "--target-success-rate", "120"], "between 0 and 100"),
@@ -166,7 +185,7 @@ def test_rate_reports_the_queueing_of_a_slow_server(tmp_path: Path) -> None:
     assert status == 0
     # The server finishes one request per 50 ms, so the last of 20 ends >= 1 s after the start although it
     # was scheduled at 190 ms: measured from its scheduled start its latency shows >= 0.8 s of queueing.
-    assert data["latency_ms"]["max"] >= 800
+    assert data["totals"]["latency_ms"]["max"] >= 800
     assert data["config"]["mode"] == "open_loop"
 
 
@@ -193,11 +212,11 @@ def test_duration_runs_for_a_time_instead_of_a_count() -> None:
 def test_the_stdlib_parser_and_asyncio_loop_give_the_same_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parser_module, "httptools", None)
     with serving("close-header") as server:
-        config = LoadTestConfig(target=parse_url(server.url), users=3, requests=10, paths=("/",))
+        config = LoadTestConfig(target=parse_url(server.url), users=3, requests=10)
         result = run_load_test(config, use_uvloop=False)
         assert server.count == 30
     assert (result.parser, result.event_loop) == ("python", "asyncio")
-    assert result.summary.successful == 30
+    assert result.results.total.successful == 30
 
 
 def test_https_with_tls_verification_and_insecure(tmp_path: Path) -> None:
@@ -221,7 +240,39 @@ def test_https_with_tls_verification_and_insecure(tmp_path: Path) -> None:
 @pytest.mark.parametrize("use_uvloop", [True, False])
 def test_bodies_read_until_the_server_closes_count_as_responses(use_uvloop: bool) -> None:
     with serving("eof") as server:
-        config = LoadTestConfig(target=parse_url(server.url), users=2, requests=5, paths=("/",))
+        config = LoadTestConfig(target=parse_url(server.url), users=2, requests=5)
         result = run_load_test(config, use_uvloop=use_uvloop)
         assert server.count == 10
-    assert (result.summary.successful, result.summary.errors) == (10, {})
+    assert (result.results.total.successful, result.results.total.errors) == (10, {})
+
+
+def test_an_unwritable_report_is_an_exit_2_before_any_request() -> None:
+    with serving() as server:
+        status, out, err = loadtest("2", "5", "--url", server.url, "--json", "/nonexistent-dir/r.json")
+        assert server.count == 0
+    assert status == 2
+    assert "Starting load test" not in out
+    assert "cannot be written" in err
+
+
+def test_help_shows_every_default_and_version_is_ours(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        call_command("loadtest", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    for default in (
+        "(default: http://127.0.0.1:8000)",
+        "repeatable (default: /)",
+        "(default: GET)",
+        "(default: 10)",
+        "(default: 1)",
+        "percent, at least (default: 99)",
+        "under (default: 200)",
+        "over (default: 50)",
+        "(default: any 2xx or 3xx)",
+        "(default: /api/v1/healthcheck/)",
+        "seconds to get healthy (default: 30)",
+    ):
+        assert default in text
+    with pytest.raises(SystemExit):
+        call_command("loadtest", "--version")
+    assert capsys.readouterr().out.strip() == f"django-prodkit {django_prodkit.__version__}"

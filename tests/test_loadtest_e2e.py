@@ -22,7 +22,8 @@ from django_prodkit.loadtest.report_json import SCHEMA_PATH
 from tests.loadtest_servers import serving
 from tests.tools import require_tool
 
-pytestmark = pytest.mark.e2e
+# Every test here starts servers and event loops: a hang fails the test, it does not eat CI's time.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parent.parent
 PID_RE = re.compile(r"Started gunicorn \(pid (\d+)\)")

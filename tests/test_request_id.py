@@ -114,7 +114,18 @@ def test_expose_header_only_on_cross_origin_requests(client: Client) -> None:
 
 def test_expose_header_can_be_turned_off(client: Client, settings: object) -> None:
     settings.PRODKIT = {"REQUEST_ID_EXPOSE_HEADER": False}  # type: ignore[attr-defined]
-    assert "Access-Control-Expose-Headers" not in client.get(HELLO, headers={"Origin": ORIGIN})
+    response = client.get(HELLO, headers={"Origin": ORIGIN})
+    assert "Access-Control-Expose-Headers" not in response
+    assert "Vary" not in response
+
+
+def test_responses_vary_on_origin_as_the_expose_header_does(client: Client) -> None:
+    # Without Vary: Origin a shared cache could hand the same-origin answer (no expose header) to a browser page
+    # on another origin, which then cannot read X-Request-ID.
+    assert client.get(HELLO)["Vary"] == "Origin"
+    assert client.get(HELLO, headers={"Origin": ORIGIN})["Vary"] == "Origin"
+    cookie_vary = client.get("/api/v1/vary-cookie/", headers={"Origin": ORIGIN})["Vary"]
+    assert [name.strip() for name in cookie_vary.split(",")] == ["Cookie", "Origin"]
 
 
 def test_id_is_cleared_after_the_request(client: Client) -> None:

@@ -73,8 +73,8 @@ def test_security_defaults_without_a_proxy() -> None:
     assert values == {
         "SECURE_SSL_REDIRECT": True,
         "SECURE_HSTS_SECONDS": HSTS_RAMP_UP[0],
-        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
-        "SECURE_HSTS_PRELOAD": True,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
+        "SECURE_HSTS_PRELOAD": False,
         "SECURE_CONTENT_TYPE_NOSNIFF": True,
         "SECURE_REFERRER_POLICY": "same-origin",
         "SECURE_CROSS_ORIGIN_OPENER_POLICY": "same-origin",
@@ -88,6 +88,18 @@ def test_security_behind_a_proxy() -> None:
     custom = ("HTTP_CLOUDFRONT_FORWARDED_PROTO", "https")
     assert security_hardening(behind_proxy=True, SECURE_PROXY_SSL_HEADER=custom)["SECURE_PROXY_SSL_HEADER"] == custom
     assert security_hardening(SECURE_HSTS_SECONDS=HSTS_RAMP_UP[-1])["SECURE_HSTS_SECONDS"] == 31536000
+
+
+def test_hsts_subdomains_and_preload_are_opt_in() -> None:
+    # Preload is close to irreversible for a whole domain: it must be asked for, with subdomains.
+    subdomains = security_hardening(hsts_include_subdomains=True)
+    assert (subdomains["SECURE_HSTS_INCLUDE_SUBDOMAINS"], subdomains["SECURE_HSTS_PRELOAD"]) == (True, False)
+    preload = security_hardening(hsts_include_subdomains=True, hsts_preload=True)
+    assert (preload["SECURE_HSTS_INCLUDE_SUBDOMAINS"], preload["SECURE_HSTS_PRELOAD"]) == (True, True)
+    with pytest.raises(ImproperlyConfigured, match="hsts_include_subdomains"):
+        security_hardening(hsts_preload=True)
+    with pytest.raises(ImproperlyConfigured, match="hsts_preload"):
+        security_hardening(hsts_include_subdomains=True, hsts_preload="yes")
 
 
 def test_hsts_ramp_up_increases_to_a_year() -> None:

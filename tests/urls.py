@@ -10,6 +10,7 @@ api = [
     path("boom/", views.boom, name="boom"),
     path("exposed/", views.exposed, name="exposed"),
     path("exposed-id/", views.exposed_id, name="exposed-id"),
+    path("vary-cookie/", views.vary_cookie, name="vary-cookie"),
     path("async/", views.async_hello, name="async-hello"),
     path("whoami/", views.whoami, name="whoami"),
     path("bad-request/", views.bad_request, name="bad-request"),
@@ -18,6 +19,8 @@ api = [
     path("async-streamed/", views.async_streamed, name="async-streamed"),
     path("async-traced/<slug:slug>/", views.async_traced, name="async-traced"),
     path("traced-work/", views.traced_work, name="traced-work"),
+    path("call-out/async/", views.acall_out, name="acall-out"),
+    path("call-out/<str:client>/", views.call_out, name="call-out"),
 ]
 
 urlpatterns = [

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -32,6 +33,12 @@ def boom(request: HttpRequest) -> HttpResponse:
 def exposed(request: HttpRequest) -> HttpResponse:
     response = HttpResponse("ok")
     response["Access-Control-Expose-Headers"] = "X-Custom"
+    return response
+
+
+def vary_cookie(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("ok")
+    response["Vary"] = "Cookie"
     return response
 
 
@@ -107,3 +114,32 @@ def traced_work(request: HttpRequest) -> JsonResponse:
     request.prodkit_trace.set_attribute("db.query_count", 2)  # type: ignore[attr-defined]
     logger.info("after the call")
     return JsonResponse({"carrier": carrier, "inner_span_id": inner_span_id, "span_id": get_span_id()})
+
+
+def call_out(request: HttpRequest, client: str) -> JsonResponse:
+    """Calls the URL in ``?url=`` with one HTTP client and returns the headers the other side saw."""
+    url = request.GET["url"]
+    if client == "requests":
+        import requests
+
+        seen = requests.get(url, timeout=10).json()
+    elif client == "httpx":
+        import httpx
+
+        with httpx.Client(timeout=10) as session:
+            seen = session.get(url).json()
+    else:
+        import urllib3
+
+        with urllib3.PoolManager() as pool:
+            seen = json.loads(pool.request("GET", url, timeout=10).data)
+    return JsonResponse({"seen": seen, "trace_id": get_trace_id()})
+
+
+async def acall_out(request: HttpRequest) -> JsonResponse:
+    """Calls ``?url=`` with httpx's async client."""
+    import httpx
+
+    async with httpx.AsyncClient(timeout=10) as session:
+        response = await session.get(request.GET["url"])
+    return JsonResponse({"seen": response.json(), "trace_id": get_trace_id()})

@@ -24,6 +24,7 @@ _MANAGE_SCRIPTS = frozenset({"manage.py", "django-admin", "django-admin.py"})
 _lock = threading.Lock()
 _publisher: Publisher | None = None
 _pid: int | None = None
+_hooks_registered = False
 
 
 def is_non_server_command(argv: list[str] | None = None) -> bool:
@@ -94,8 +95,15 @@ def install() -> bool:
         return False
     add_observer(observe)
     add_task_observer(observe_task)
+    _register_process_hooks()
     return True
 
 
-atexit.register(shutdown)
-os.register_at_fork(after_in_child=_reset_after_fork)
+def _register_process_hooks() -> None:
+    # Only once CloudWatch is on: importing this package (the checks do) must leave the process untouched.
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    atexit.register(shutdown)
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from django_prodkit.loadtest.config import LoadTestConfig
-from django_prodkit.loadtest.engine import Progress, RunResult
-from django_prodkit.loadtest.thresholds import CriterionResult
+from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, Progress, RunResult
+from django_prodkit.loadtest.results import Tally
+from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
 PROGRESS_BAR_WIDTH = 30
 MARKS_UTF8 = {True: "\u2705 PASS", False: "\u274c FAIL"}
@@ -19,7 +20,13 @@ ERROR_LABELS = {
     "connect_error": "could not connect",
     "tls_error": "TLS error",
     "invalid_response": "invalid HTTP response",
+    "dropped": "dropped (could not start on schedule)",
 }
+STOPPED = {
+    STOP_DEADLINE: "Stopped at the run's deadline: the report covers the requests finished by then.",
+    STOP_THRESHOLD: "Aborted: a threshold could no longer be met. The report covers the requests finished by then.",
+}
+FIGURES = (("Min", "min"), ("Max", "max"), ("Avg", "avg"), ("Median", "median"), ("P95", "p95"), ("P99", "p99"))
 
 
 def _num(value: float) -> str:
@@ -33,68 +40,97 @@ def error_label(kind: str) -> str:
     return ERROR_LABELS.get(kind, kind)
 
 
-def render_header(config: LoadTestConfig) -> str:
+def render_header(config: LoadTestConfig, processes: int = 1) -> str:
     """The lines printed before the run starts."""
-    if config.rate is not None:
+    if config.open_loop:
+        assert config.rate is not None
         plan = f"{_num(config.rate)} req/s on a fixed schedule over up to {config.users} connections"
+    elif config.stages:
+        plan = f"{config.users} to {config.peak_users} users"
     else:
         plan = f"{config.users} users"
-    if config.requests is not None:
-        plan += f", {config.requests} requests each" if config.rate is None else ""
-    if config.duration is not None:
+    if config.requests is not None and not config.open_loop:
+        plan += f", {config.requests} requests each"
+    if config.stages:
+        plan += f", {len(config.stages)} stages over {_num(config.run_duration or 0)}s"
+    elif config.duration is not None:
         plan += f", for {_num(config.duration)}s"
     lines = [f"Starting load test: {plan}"]
-    if config.total_requests is not None:
-        lines.append(f"Total requests: {config.total_requests}")
-    lines.append(f"Target: {config.target.url()} ({', '.join(config.paths)})")
+    if config.share.segments > 1:
+        lines.append(f"Segment: {config.share.label} of the run (run id {config.run_id})")
+    if processes > 1:
+        lines.append(f"Processes: {processes}")
+    if config.share_requests is not None:
+        lines.append(f"Total requests: {config.share_requests}")
+    lines.append(f"Target: {config.target.url()} ({', '.join(spec.label for spec in config.specs)})")
     if config.warmup:
         lines.append(f"Warm-up: {config.warmup} requests, not measured")
     return "\n".join(lines) + "\n"
 
 
-def _criterion(result: CriterionResult, marks: dict[bool, str]) -> str:
-    unit = result.unit
+def _criterion(verdict: Verdict, marks: dict[bool, str]) -> str:
+    criterion = verdict.criterion
+    unit = criterion.unit
     sep = "" if unit in ("%", "ms") else " "
-    if result.actual is None:
+    if verdict.actual is None:
         actual = "n/a"
     elif unit == "%":
-        actual = f"{result.actual:.1f}%"
+        actual = f"{verdict.actual:.1f}%"
     else:
-        actual = f"{result.actual:.2f}{sep}{unit}"
-    target = f"{result.comparison}{_num(result.target)}{sep}{unit}"
-    return f"  {result.label}: {actual} {marks[result.passed]} (target: {target})"
+        actual = f"{verdict.actual:.2f}{sep}{unit}"
+    target = f"{criterion.comparison}{_num(criterion.target)}{sep}{unit}"
+    return f"  {criterion.label}: {actual} {marks[verdict.passed]} (target: {target})"
 
 
-def render_report(result: RunResult, criteria: list[CriterionResult], *, utf8: bool = False) -> str:
-    """The results, response times, failures by kind and the pass/fail criteria."""
-    summary = result.summary
-    total = summary.requests
+def latency_line(tally: Tally) -> str:
+    """``Min: ..ms  Max: ..ms  Avg ...`` or ``no responses``."""
+    if not tally.latency.count:
+        return "no responses"
+    return "  ".join(f"{name}: {latency_figure(tally.latency, key) or 0.0:.2f}ms" for name, key in FIGURES)
+
+
+def _per_request(name: str, tally: Tally) -> list[str]:
+    statuses = ", ".join(f"{status}: {count}" for status, count in sorted(tally.statuses.items())) or "none"
+    lines = [f"  {name}: {tally.requests} requests, {tally.failed} failed ({100 - tally.success_rate:.1f}%)"]
+    lines.append(f"    Status codes: {statuses}")
+    lines += [f"    {error_label(kind)}: {count}" for kind, count in tally.failures().items()]
+    lines.append(f"    {latency_line(tally)}")
+    return lines
+
+
+def render_report(result: RunResult, verdicts: list[Verdict], *, utf8: bool = False) -> str:
+    """The results, response times, failures by kind, the figures per request and the pass/fail criteria."""
+    results = result.results
+    total = results.total
     lines = [""]
-    if result.interrupted:
-        lines += ["Interrupted: the report covers the requests finished before Ctrl-C.", ""]
+    if result.stopped is not None:
+        message = "Interrupted: the report covers the requests finished before Ctrl-C."
+        lines += [STOPPED.get(result.stopped, message), ""]
     lines += [
         "Results:",
-        f"  Total requests: {total}",
-        f"  Successful: {summary.successful} ({summary.success_rate:.1f}%)",
-        f"  Failed: {summary.failed} ({100.0 * summary.failed / total if total else 0.0:.1f}%)",
-        f"  Total time: {summary.duration:.2f}s",
-        f"  Requests/sec: {summary.requests_per_second:.2f}",
+        f"  Total requests: {total.requests}",
+        f"  Successful: {total.successful} ({total.success_rate:.1f}%)",
+        f"  Failed: {total.failed} ({100.0 * total.failed / total.requests if total.requests else 0.0:.1f}%)",
+    ]
+    if total.dropped:
+        lines.append(f"  Dropped: {total.dropped} (open loop: could not start on schedule)")
+    lines += [
+        f"  Total time: {results.duration:.2f}s",
+        f"  Requests/sec: {results.requests_per_second:.2f}",
         "",
         "Response Times:",
+        f"  {latency_line(total)}",
     ]
-    latency = summary.latency
-    if latency is None:
-        lines.append("  no responses")
-    else:
-        figures = [("Min", latency.min), ("Max", latency.max), ("Avg", latency.avg), ("Median", latency.median)]
-        figures += [("P95", latency.p95), ("P99", latency.p99)]
-        lines.append("  " + "  ".join(f"{name}: {value:.2f}ms" for name, value in figures))
-    if summary.errors:
+    if total.errors:
         lines += ["", "Failures by kind:"]
-        lines += [f"  {error_label(kind)}: {count}" for kind, count in summary.errors.items()]
+        lines += [f"  {error_label(kind)}: {count}" for kind, count in total.failures().items()]
+    if len(results.by_name) > 1:
+        lines += ["", "Per request:"]
+        for name, tally in results.by_name.items():
+            lines += _per_request(name, tally)
     lines += ["", "Pass/Fail Criteria:"]
     marks = MARKS_UTF8 if utf8 else MARKS_PLAIN
-    lines += [_criterion(criterion, marks) for criterion in criteria]
+    lines += [_criterion(verdict, marks) for verdict in verdicts]
     return "\n".join(lines) + "\n"
 
 
@@ -108,6 +144,11 @@ class Writable(Protocol):
         """Flush what was written."""
 
 
+def _clock(seconds: float) -> str:
+    seconds = max(int(seconds + 0.5), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
 class ProgressPrinter:
     """A progress line rewritten in place on a terminal; plain periodic lines anywhere else (CI logs)."""
 
@@ -117,16 +158,24 @@ class ProgressPrinter:
         self._dirty = False
 
     def __call__(self, progress: Progress) -> None:
-        """Show one progress snapshot."""
+        """Show one progress snapshot: done of the total, rate, failures, elapsed and the time left."""
         rate = progress.completed / progress.elapsed if progress.elapsed > 0 else 0.0
         done = f"{progress.completed}" + (f"/{progress.expected}" if progress.expected else "")
         text = f"{progress.phase}: {done} requests, {rate:.1f} req/s, {progress.failed} failed, {progress.elapsed:.1f}s"
+        fraction = None
+        if progress.expected:
+            fraction = min(progress.completed / progress.expected, 1.0)
+            if rate > 0:
+                text += f", ETA {_clock((progress.expected - progress.completed) / rate)}"
+        elif progress.duration:
+            fraction = min(progress.elapsed / progress.duration, 1.0)
+            text += f", ETA {_clock(progress.duration - progress.elapsed)}"
         if not self.tty:
             self.stream.write(text + "\n")
         else:
             bar = ""
-            if progress.expected:
-                filled = min(PROGRESS_BAR_WIDTH, PROGRESS_BAR_WIDTH * progress.completed // progress.expected)
+            if fraction is not None:
+                filled = int(PROGRESS_BAR_WIDTH * fraction)
                 bar = "[" + "#" * filled + "." * (PROGRESS_BAR_WIDTH - filled) + "] "
             self.stream.write(f"\r\x1b[2K{bar}{text}")
             self._dirty = True

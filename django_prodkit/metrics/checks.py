@@ -6,7 +6,7 @@ import itertools
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +29,7 @@ def _routed() -> str | None:
         return None
 
 
-def _config() -> dict[str, Any] | None:
+def _config() -> Mapping[str, Any] | None:
     try:
         return get_config()
     except ImproperlyConfigured:

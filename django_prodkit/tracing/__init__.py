@@ -1,7 +1,6 @@
-"""Tracing behind one small interface: AWS X-Ray today, other backends (OpenTelemetry) beside it later.
+"""Tracing behind one small interface: OpenTelemetry (:mod:`.otel`) and AWS X-Ray (:mod:`.xray`) backends.
 
-Importing this package never imports a tracing SDK; :mod:`django_prodkit.tracing.xray` is loaded only when
-tracing is turned on.
+Importing this package never imports a tracing SDK; a backend's modules are loaded only when it is turned on.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Choosing and building the tracer once per configuration; aws-xray-sdk is imported only from here, lazily."""
+"""Choosing and building the tracer once per configuration; the tracing SDKs are imported only from here, lazily.
+
+With both backends switched on, OpenTelemetry wins (``prodkit.E061`` says so).
+"""
 
 from __future__ import annotations
 
@@ -19,12 +22,29 @@ logger = logging.getLogger("django_prodkit.tracing")
 #: The distribution that provides the X-Ray backend, and the extra that installs it.
 XRAY_MODULE = "aws_xray_sdk"
 XRAY_EXTRA = "pip install django-prodkit[xray]"
+OTEL_EXTRA = "pip install django-prodkit[otel]"
 
 #: aws-xray-sdk's own environment variables; a change to one of them needs a freshly configured recorder.
 SDK_ENVIRONMENT = (DAEMON_ADDRESS_ENV, "AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_TRACING_NAME")
 
+#: The OpenTelemetry variables that shape the tracer; a change to one of them builds a new one.
+OTEL_ENVIRONMENT = (
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_PROPAGATORS",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+)
+
 _lock = threading.Lock()
-_current: tuple[str, Tracer | None] | None = None
+#: The configuration dict and environment the tracer was built for, the key they make, and the tracer.
+_current: tuple[dict[str, Any], tuple[str | None, ...], str, Tracer | None] | None = None
 
 
 def xray_installed() -> bool:
@@ -32,8 +52,18 @@ def xray_installed() -> bool:
     return importlib.util.find_spec(XRAY_MODULE) is not None
 
 
-def _key(xray: dict[str, Any], service_name: str) -> str:
-    return repr((sorted(xray.items()), service_name, [os.environ.get(name) for name in SDK_ENVIRONMENT]))
+def otel_installed() -> bool:
+    """Whether the OpenTelemetry SDK and its OTLP/HTTP exporter can be imported (checked without importing)."""
+    from django_prodkit.tracing.otel.config import EXPORTER_MODULE, OTEL_MODULE
+
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in (OTEL_MODULE, EXPORTER_MODULE))
+    except ImportError:
+        return False
+
+
+def _key(backend: dict[str, Any], service_name: str, environment: tuple[str | None, ...]) -> str:
+    return repr((sorted(backend.items()), service_name, environment))
 
 
 def get_tracer() -> Tracer | None:
@@ -45,20 +75,45 @@ def get_tracer() -> Tracer | None:
     """
     global _current
     config = get_config()
-    xray = config["XRAY"]
-    if not xray["ENABLED"]:
+    otel = config["OTEL"]["ENABLED"]
+    if not otel and not config["XRAY"]["ENABLED"]:
         return None
-    key = _key(xray, config["SERVICE_NAME"])
+    environment = tuple([os.environ.get(name) for name in (OTEL_ENVIRONMENT if otel else SDK_ENVIRONMENT)])
+    current = _current
+    # Called for every outbound call and task: the cached configuration is the same object until it changes.
+    if current is not None and current[0] is config and current[1] == environment:
+        return current[3]
+    name = "OTEL" if otel else "XRAY"
+    key = name + _key(config[name], config["SERVICE_NAME"], environment)
     with _lock:
-        if _current is not None and _current[0] == key:
-            return _current[1]
-        if _current is not None and _current[1] is not None:
-            _current[1].shutdown()
-        _current = (key, _build(xray, config["SERVICE_NAME"]))
-        return _current[1]
+        if _current is not None and _current[2] == key:
+            _current = (config, environment, key, _current[3])
+            return _current[3]
+        if _current is not None and _current[3] is not None:
+            _current[3].shutdown()
+        tracer = _build_otel(config) if otel else _build(config)
+        _current = (config, environment, key, tracer)
+        return tracer
 
 
-def _build(xray: dict[str, Any], service_name: str) -> Tracer | None:
+def _build_otel(config: dict[str, Any]) -> Tracer | None:
+    if not otel_installed():
+        logger.warning(
+            "OpenTelemetry tracing is on but the otel extra is not installed (%s); tracing is off.", OTEL_EXTRA
+        )
+        return None
+    try:
+        from django_prodkit.tracing.otel.config import resolve
+        from django_prodkit.tracing.otel.tracer import build_tracer
+
+        return build_tracer(resolve(config))
+    except Exception as exc:
+        logger.warning("OpenTelemetry tracing could not be set up and is off (%s); run manage.py check.", exc)
+        return None
+
+
+def _build(config: dict[str, Any]) -> Tracer | None:
+    xray, service_name = config["XRAY"], config["SERVICE_NAME"]
     if not xray_installed():
         logger.warning("X-Ray tracing is on but aws-xray-sdk is not installed (%s); tracing is off.", XRAY_EXTRA)
         return None
@@ -80,7 +135,8 @@ def _build(xray: dict[str, Any], service_name: str) -> Tracer | None:
 def setup_tracing() -> None:
     """Configure tracing at startup (from ``AppConfig.ready``) so management commands and threads are covered.
 
-    Does nothing, and imports nothing, when tracing is off.
+    Does nothing, and imports nothing, when tracing is off. The OpenTelemetry backend starts no thread
+    here: its batch processor starts in the process that ends the first span (after gunicorn's fork).
     """
     try:
         get_tracer()
@@ -89,10 +145,15 @@ def setup_tracing() -> None:
         return
 
 
+def shutdown_tracing() -> None:
+    """Export what this process has queued and stop the tracer (gunicorn's ``worker_exit``); never raises."""
+    reset_tracer()
+
+
 def reset_tracer() -> None:
     """Shut the current tracer down and forget it (tests, reconfiguration)."""
     global _current
     with _lock:
-        if _current is not None and _current[1] is not None:
-            _current[1].shutdown()
+        if _current is not None and _current[3] is not None:
+            _current[3].shutdown()
         _current = None

@@ -1,4 +1,4 @@
-"""The tracer interface the middleware talks to; a backend (X-Ray, later OpenTelemetry) implements it."""
+"""The tracer interface the middleware, outbound clients and task integrations talk to; each backend implements it."""
 
 from __future__ import annotations
 

@@ -46,6 +46,11 @@ def _host(meta: dict[str, Any], scheme: str) -> str:
     return name if not port.isdigit() or port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
 
 
+def request_host(request: HttpRequest) -> str:
+    """The host the client addressed, checked for syntax only (bounded), else the server's name."""
+    return _host(request.META, request.scheme or "http")
+
+
 def request_url(request: HttpRequest) -> str:
     """The request's URL without its query string, as the client addressed it (bounded)."""
     scheme = request.scheme or "http"

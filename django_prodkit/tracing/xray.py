@@ -93,9 +93,14 @@ class ContextVarContext(Context):  # type: ignore[misc]
         return super().handle_context_missing()
 
 
-def load_sampling_rules(rules: str | dict[str, Any]) -> dict[str, Any]:
+def load_sampling_rules(rules: str | Mapping[str, Any]) -> dict[str, Any]:
     """Local sampling rules from a dict or a JSON file path, checked by the SDK's ``LocalSampler``."""
-    loaded: Any = rules if isinstance(rules, dict) else json.loads(Path(rules).read_text(encoding="utf-8"))
+    # The configuration is read-only; the SDK gets a plain, deep copy it may keep.
+    loaded: Any = (
+        json.loads(json.dumps(rules, default=dict))
+        if isinstance(rules, Mapping)
+        else json.loads(Path(rules).read_text(encoding="utf-8"))
+    )
     if not isinstance(loaded, dict):
         raise ValueError("sampling rules must be a JSON object")
     LocalSampler(loaded)

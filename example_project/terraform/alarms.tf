@@ -1,7 +1,7 @@
 locals {
   apprunner_dimensions = {
-    ServiceName = aws_apprunner_service.app.service_name
-    ServiceID   = aws_apprunner_service.app.service_id
+    ServiceName = one(aws_apprunner_service.app[*].service_name)
+    ServiceID   = one(aws_apprunner_service.app[*].service_id)
   }
   # Thresholds the alarms below use; docs/deploying.md explains each.
   error_rate_threshold_percent = 1
@@ -20,8 +20,10 @@ resource "aws_sns_topic_subscription" "email" {
   endpoint  = var.alarm_email
 }
 
+# App Runner's metrics (ecs_express.tf has the same alarms on django-prodkit's metrics for ECS Express Mode).
 # Share of requests answered 5xx over 5 minutes (4xx are the clients' mistakes, not an outage).
 resource "aws_cloudwatch_metric_alarm" "error_rate" {
+  count               = local.apprunner ? 1 : 0
   alarm_name          = "${var.service_name}-error-rate"
   alarm_description   = "More than 1 % of requests failed with a 5xx over 5 minutes."
   comparison_operator = "GreaterThanThreshold"
@@ -63,6 +65,7 @@ resource "aws_cloudwatch_metric_alarm" "error_rate" {
 
 # Average response time over 500 ms for 3 minutes in a row.
 resource "aws_cloudwatch_metric_alarm" "latency" {
+  count               = local.apprunner ? 1 : 0
   alarm_name          = "${var.service_name}-response-time"
   alarm_description   = "Average response time above 500 ms for 3 consecutive minutes."
   namespace           = "AWS/AppRunner"
@@ -80,6 +83,7 @@ resource "aws_cloudwatch_metric_alarm" "latency" {
 
 # More than 10 server errors within one minute.
 resource "aws_cloudwatch_metric_alarm" "server_errors" {
+  count               = local.apprunner ? 1 : 0
   alarm_name          = "${var.service_name}-5xx"
   alarm_description   = "More than 10 responses with a 5xx status in one minute."
   namespace           = "AWS/AppRunner"

@@ -1,6 +1,7 @@
 # Auto scaling is its own App Runner resource (apprunner.yaml cannot configure it): at least one instance
 # always warm, at most ten, and a new one whenever an instance has 100 requests in flight.
 resource "aws_apprunner_auto_scaling_configuration_version" "app" {
+  count                           = local.apprunner ? 1 : 0
   auto_scaling_configuration_name = "${var.service_name}-scaling"
   min_size                        = var.min_instances
   max_size                        = var.max_instances
@@ -8,6 +9,7 @@ resource "aws_apprunner_auto_scaling_configuration_version" "app" {
 }
 
 resource "aws_apprunner_observability_configuration" "app" {
+  count                            = local.apprunner ? 1 : 0
   observability_configuration_name = "${var.service_name}-xray"
 
   trace_configuration {
@@ -16,15 +18,16 @@ resource "aws_apprunner_observability_configuration" "app" {
 }
 
 resource "aws_apprunner_service" "app" {
+  count                          = local.apprunner ? 1 : 0
   service_name                   = var.service_name
-  auto_scaling_configuration_arn = aws_apprunner_auto_scaling_configuration_version.app.arn
+  auto_scaling_configuration_arn = aws_apprunner_auto_scaling_configuration_version.app[0].arn
 
   source_configuration {
     # Deployments are explicit: the deploy workflow pushes an immutable tag and calls update-service.
     auto_deployments_enabled = false
 
     authentication_configuration {
-      access_role_arn = aws_iam_role.ecr_access.arn
+      access_role_arn = aws_iam_role.ecr_access[0].arn
     }
 
     image_repository {
@@ -32,22 +35,9 @@ resource "aws_apprunner_service" "app" {
       image_repository_type = "ECR"
 
       image_configuration {
-        port = "8080"
-        runtime_environment_variables = {
-          DJANGO_ALLOWED_HOSTS      = join(",", compact([".awsapprunner.com", ".cloudfront.net", var.allowed_hosts]))
-          DJANGO_BEHIND_TLS_PROXY   = "true"
-          DJANGO_MIGRATE_ON_START   = "false"
-          GUNICORN_WORKERS          = tostring(var.gunicorn_workers)
-          SERVICE_NAME              = var.service_name
-          SERVICE_VERSION           = var.image_tag
-          ENABLE_XRAY               = tostring(var.enable_xray)
-          ENABLE_CLOUDWATCH_METRICS = tostring(var.enable_cloudwatch_metrics)
-        }
-        runtime_environment_secrets = {
-          DJANGO_SECRET_KEY      = var.secret_key_secret_arn
-          DATABASE_URL           = var.database_url_secret_arn
-          PRODKIT_METRICS_TOKENS = var.metrics_tokens_secret_arn
-        }
+        port                          = tostring(local.container_port)
+        runtime_environment_variables = local.app_environment
+        runtime_environment_secrets   = local.app_secrets
       }
     }
   }
@@ -58,10 +48,9 @@ resource "aws_apprunner_service" "app" {
     instance_role_arn = aws_iam_role.instance.arn
   }
 
-  # Liveness only: it touches no database, so a database blip does not make App Runner replace every instance.
   health_check_configuration {
     protocol            = "HTTP"
-    path                = "/api/v1/healthcheck/"
+    path                = local.health_check_path
     interval            = 10
     timeout             = 5
     healthy_threshold   = 1
@@ -70,7 +59,7 @@ resource "aws_apprunner_service" "app" {
 
   observability_configuration {
     observability_enabled           = var.enable_xray
-    observability_configuration_arn = var.enable_xray ? aws_apprunner_observability_configuration.app.arn : null
+    observability_configuration_arn = var.enable_xray ? aws_apprunner_observability_configuration.app[0].arn : null
   }
 
   # The deploy workflow rolls out new images (immutable tags); Terraform owns everything else.

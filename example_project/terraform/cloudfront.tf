@@ -1,5 +1,5 @@
 locals {
-  origin_id = "apprunner-${var.service_name}"
+  origin_id = "${var.platform}-${var.service_name}"
   # One year: whitenoise serves static files under content-hashed names, so a changed file has a new URL.
   static_ttl = 31536000
   # Public API lists carry `Cache-Control: public, max-age=60`; CloudFront keeps them at most that long.
@@ -58,7 +58,7 @@ resource "aws_cloudfront_cache_policy" "api" {
   }
 }
 
-# Everything the viewer sent except Host: App Runner routes on its own host name.
+# Everything the viewer sent except Host: App Runner and the Express load balancer route on their own host name.
 data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
   name = "Managed-AllViewerExceptHostHeader"
 }
@@ -66,13 +66,13 @@ data "aws_cloudfront_origin_request_policy" "all_viewer_except_host" {
 resource "aws_cloudfront_distribution" "app" {
   enabled         = true
   is_ipv6_enabled = true
-  comment         = "${var.service_name}: App Runner behind CloudFront"
+  comment         = "${var.service_name}: ${local.apprunner ? "App Runner" : "ECS Express Mode"} behind CloudFront"
   price_class     = var.cloudfront_price_class
   http_version    = "http2and3"
 
   origin {
     origin_id   = local.origin_id
-    domain_name = aws_apprunner_service.app.service_url
+    domain_name = local.origin_domain
 
     custom_origin_config {
       http_port              = 80

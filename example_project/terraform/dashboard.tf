@@ -1,14 +1,16 @@
 locals {
   apprunner_metric = ["AWS/AppRunner"]
-  service_dims     = ["ServiceName", aws_apprunner_service.app.service_name, "ServiceID", aws_apprunner_service.app.service_id]
+  service_dims     = ["ServiceName", local.apprunner_dimensions.ServiceName, "ServiceID", local.apprunner_dimensions.ServiceID]
 }
 
+# App Runner's metrics; on ECS Express Mode, `manage.py cloudwatch_dashboard` builds one from django-prodkit's.
 resource "aws_cloudwatch_dashboard" "app" {
+  count          = local.apprunner ? 1 : 0
   dashboard_name = var.service_name
   dashboard_body = jsonencode({
     widgets = [
       {
-        type   = "metric", x = 0, y = 0, width = 12, height = 6
+        type = "metric", x = 0, y = 0, width = 12, height = 6
         properties = {
           title  = "Requests and responses by class"
           region = var.region
@@ -23,7 +25,7 @@ resource "aws_cloudwatch_dashboard" "app" {
         }
       },
       {
-        type   = "metric", x = 12, y = 0, width = 12, height = 6
+        type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
           title  = "Response time (ms)"
           region = var.region
@@ -37,7 +39,7 @@ resource "aws_cloudwatch_dashboard" "app" {
         }
       },
       {
-        type   = "metric", x = 0, y = 6, width = 8, height = 6
+        type = "metric", x = 0, y = 6, width = 8, height = 6
         properties = {
           title  = "Instances"
           region = var.region
@@ -49,7 +51,7 @@ resource "aws_cloudwatch_dashboard" "app" {
         }
       },
       {
-        type   = "metric", x = 8, y = 6, width = 8, height = 6
+        type = "metric", x = 8, y = 6, width = 8, height = 6
         properties = {
           title  = "CPU and memory (%)"
           region = var.region
@@ -62,7 +64,7 @@ resource "aws_cloudwatch_dashboard" "app" {
         }
       },
       {
-        type   = "metric", x = 16, y = 6, width = 8, height = 6
+        type = "metric", x = 16, y = 6, width = 8, height = 6
         properties = {
           title  = "CloudFront cache hit rate (%) and errors"
           region = "us-east-1"
@@ -75,13 +77,13 @@ resource "aws_cloudwatch_dashboard" "app" {
         }
       },
       {
-        type   = "alarm", x = 0, y = 12, width = 24, height = 3
+        type = "alarm", x = 0, y = 12, width = 24, height = 3
         properties = {
           title = "Alarms"
           alarms = [
-            aws_cloudwatch_metric_alarm.error_rate.arn,
-            aws_cloudwatch_metric_alarm.latency.arn,
-            aws_cloudwatch_metric_alarm.server_errors.arn,
+            one(aws_cloudwatch_metric_alarm.error_rate[*].arn),
+            one(aws_cloudwatch_metric_alarm.latency[*].arn),
+            one(aws_cloudwatch_metric_alarm.server_errors[*].arn),
           ]
         }
       },

@@ -31,7 +31,7 @@ resource "aws_iam_role_policy" "deploy" {
   role  = aws_iam_role.deploy[0].id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid      = "EcrLogin"
         Effect   = "Allow"
@@ -47,18 +47,46 @@ resource "aws_iam_role_policy" "deploy" {
         ]
         Resource = aws_ecr_repository.app.arn
       },
+    ], local.deploy_statements[var.platform])
+  })
+}
+
+# What the deploy job may do to the service, per platform: roll out a new image and watch it.
+locals {
+  deploy_statements = {
+    apprunner = [
       {
         Sid      = "AppRunnerDeploy"
         Effect   = "Allow"
         Action   = ["apprunner:UpdateService", "apprunner:DescribeService", "apprunner:ListOperations"]
-        Resource = [aws_apprunner_service.app.arn, "${aws_apprunner_service.app.arn}/*"]
+        Resource = [local.service_arn, "${local.service_arn}/*"]
       },
       {
         Sid      = "PassEcrAccessRole"
         Effect   = "Allow"
         Action   = ["iam:PassRole"]
-        Resource = aws_iam_role.ecr_access.arn
+        Resource = aws_iam_role.ecr_access[*].arn
       },
     ]
-  })
+    ecs_express = [
+      {
+        Sid      = "ExpressDeploy"
+        Effect   = "Allow"
+        Action   = ["ecs:UpdateExpressGatewayService", "ecs:DescribeExpressGatewayService"]
+        Resource = [local.service_arn]
+      },
+      {
+        Sid      = "WaitForTheRollout"
+        Effect   = "Allow"
+        Action   = ["ecs:DescribeServices"]
+        Resource = ["*"]
+      },
+      {
+        Sid      = "PassTaskRoles"
+        Effect   = "Allow"
+        Action   = ["iam:PassRole"]
+        Resource = concat([aws_iam_role.instance.arn], aws_iam_role.execution[*].arn)
+      },
+    ]
+  }
 }

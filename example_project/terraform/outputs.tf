@@ -1,11 +1,16 @@
+output "platform" {
+  description = "The service the container runs on (var.platform); the deploy workflow's DEPLOY_PLATFORM variable."
+  value       = var.platform
+}
+
 output "service_url" {
-  description = "HTTPS URL of the App Runner service (the CloudFront origin)."
-  value       = "https://${aws_apprunner_service.app.service_url}"
+  description = "HTTPS URL of the App Runner or ECS Express service (the CloudFront origin)."
+  value       = "https://${local.origin_domain}"
 }
 
 output "service_arn" {
-  description = "ARN of the App Runner service; the deploy workflow's APP_RUNNER_SERVICE_ARN variable."
-  value       = aws_apprunner_service.app.arn
+  description = "ARN of the service; the deploy workflow's ECS_EXPRESS_SERVICE_ARN or APP_RUNNER_SERVICE_ARN variable."
+  value       = local.service_arn
 }
 
 output "cloudfront_url" {
@@ -29,8 +34,8 @@ output "alarm_topic_arn" {
 }
 
 output "dashboard_name" {
-  description = "Name of the CloudWatch dashboard."
-  value       = aws_cloudwatch_dashboard.app.dashboard_name
+  description = "Name of the CloudWatch dashboard of App Runner's metrics; null on ECS Express (use manage.py cloudwatch_dashboard)."
+  value       = one(aws_cloudwatch_dashboard.app[*].dashboard_name)
 }
 
 output "deploy_role_arn" {

@@ -1,11 +1,22 @@
+variable "platform" {
+  description = "Where the container runs: \"ecs_express\" (Amazon ECS Express Mode, for accounts that cannot create App Runner services) or \"apprunner\" (AWS App Runner, closed to new customers since 2026-04-30)."
+  type        = string
+  default     = "ecs_express"
+
+  validation {
+    condition     = contains(["ecs_express", "apprunner"], var.platform)
+    error_message = "platform must be \"ecs_express\" or \"apprunner\"."
+  }
+}
+
 variable "region" {
-  description = "AWS region of the App Runner service, the ECR repository and the alarms."
+  description = "AWS region of the service, the ECR repository and the alarms."
   type        = string
   default     = "us-east-1"
 }
 
 variable "service_name" {
-  description = "Name of the App Runner service; also prefixes the other resources' names."
+  description = "Name of the App Runner or ECS Express service; also prefixes the other resources' names."
   type        = string
   default     = "blog-api"
 }
@@ -17,33 +28,45 @@ variable "image_tag" {
 }
 
 variable "cpu" {
-  description = "vCPU of one App Runner instance (256, 512, 1024, 2048 or 4096 CPU units)."
+  description = "vCPU of one instance or task (256, 512, 1024, 2048 or 4096 CPU units)."
   type        = string
   default     = "1024"
 }
 
 variable "memory" {
-  description = "Memory of one App Runner instance in MB (compatible with cpu, e.g. 2048 for 1 vCPU)."
+  description = "Memory of one instance or task in MB (compatible with cpu, e.g. 2048 for 1 vCPU)."
   type        = string
   default     = "2048"
 }
 
 variable "min_instances" {
-  description = "Instances App Runner keeps provisioned even without traffic."
+  description = "Instances (App Runner) or tasks (ECS Express) kept running even without traffic."
   type        = number
   default     = 1
 }
 
 variable "max_instances" {
-  description = "Upper bound of instances App Runner scales out to."
+  description = "Upper bound of instances or tasks the service scales out to."
   type        = number
   default     = 10
 }
 
 variable "max_concurrency" {
-  description = "Concurrent requests one instance takes before App Runner scales out."
+  description = "Concurrent requests one App Runner instance takes before App Runner scales out."
   type        = number
   default     = 100
+}
+
+variable "express_cpu_target" {
+  description = "ECS Express: average CPU utilisation (percent) above which tasks are added, below which they are removed."
+  type        = number
+  default     = 60
+}
+
+variable "log_retention_days" {
+  description = "ECS Express: days the container's log lines are kept in CloudWatch Logs."
+  type        = number
+  default     = 30
 }
 
 variable "gunicorn_workers" {
@@ -74,13 +97,19 @@ variable "metrics_tokens_secret_arn" {
 }
 
 variable "enable_xray" {
-  description = "Trace requests with AWS X-Ray (sets ENABLE_XRAY and App Runner's observability configuration)."
+  description = "Trace requests with AWS X-Ray on App Runner (sets ENABLE_XRAY and its observability configuration); an ECS Express task has no X-Ray daemon, so it stays off there."
   type        = bool
   default     = true
 }
 
+variable "enable_otel" {
+  description = "Trace requests with OpenTelemetry, spans sent straight to X-Ray's OTLP endpoint signed with the instance role (sets ENABLE_OTEL and OTEL_AWS_SIGV4; needs CloudWatch Transaction Search). Turn enable_xray off with it."
+  type        = bool
+  default     = false
+}
+
 variable "enable_cloudwatch_metrics" {
-  description = "Publish django-prodkit's request metrics to CloudWatch (sets ENABLE_CLOUDWATCH_METRICS)."
+  description = "Publish django-prodkit's request metrics to CloudWatch (sets ENABLE_CLOUDWATCH_METRICS); the ECS Express alarms watch them."
   type        = bool
   default     = true
 }

@@ -1,10 +1,11 @@
 terraform {
   required_version = ">= 1.6"
 
+  # 6.23 added aws_ecs_express_gateway_service.
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.70, < 7.0"
+      version = ">= 6.23, < 7.0"
     }
   }
 }

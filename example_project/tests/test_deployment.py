@@ -132,7 +132,7 @@ def block(body: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_every_tf_file_parses(tf: Terraform) -> None:
     names = {path.name for path in tf.files}
-    assert {"apprunner.tf", "cloudfront.tf", "alarms.tf", "dashboard.tf", "variables.tf", "outputs.tf"} <= names
+    assert {"apprunner.tf", "ecs_express.tf", "platform.tf", "cloudfront.tf", "alarms.tf", "dashboard.tf"} <= names
     assert len(tf.resources) >= 15
 
 
@@ -148,18 +148,20 @@ def test_auto_scaling_1_to_10_instances_at_100_concurrent_requests(tf: Terraform
     assert tf.value(scaling["max_size"]) == 10
     assert tf.value(scaling["max_concurrency"]) == 100
     service = tf.resource("aws_apprunner_service", "app")
-    assert "aws_apprunner_auto_scaling_configuration_version.app.arn" in service["auto_scaling_configuration_arn"]
+    assert "aws_apprunner_auto_scaling_configuration_version.app[0].arn" in service["auto_scaling_configuration_arn"]
 
 
 def test_service_health_check_and_port(tf: Terraform) -> None:
     service = tf.resource("aws_apprunner_service", "app")
     health = block(service, "health_check_configuration")
-    assert health["path"] == HEALTH_PATH
+    assert tf.value(health["path"]) == HEALTH_PATH
     assert health["protocol"] == "HTTP"
     image = block(block(block(service, "source_configuration"), "image_repository"), "image_configuration")
-    assert image["port"] == "8080"
-    assert set(image["runtime_environment_secrets"]) == {"DJANGO_SECRET_KEY", "DATABASE_URL", "PRODKIT_METRICS_TOKENS"}
-    assert {"ENABLE_XRAY", "ENABLE_CLOUDWATCH_METRICS"} <= set(image["runtime_environment_variables"])
+    assert image["port"] == "${tostring(local.container_port)}"
+    assert tf.value("${local.container_port}") == 8080
+    secrets = tf.value(image["runtime_environment_secrets"])
+    assert set(secrets) == {"DJANGO_SECRET_KEY", "DATABASE_URL", "PRODKIT_METRICS_TOKENS"}
+    assert {"ENABLE_XRAY", "ENABLE_CLOUDWATCH_METRICS"} <= set(tf.value(image["runtime_environment_variables"]))
 
 
 def test_cloudfront_https_only_compressed_static_for_a_year_api_for_60s(tf: Terraform) -> None:
@@ -186,6 +188,123 @@ def test_cloudfront_https_only_compressed_static_for_a_year_api_for_60s(tf: Terr
     assert tf.value(api_policy["max_ttl"]) == 60
     headers = block(block(api_policy, "parameters_in_cache_key_and_forwarded_to_origin"), "headers_config")
     assert block(headers, "headers")["items"] == ["Authorization"]
+
+
+def platform_count(tf: Terraform, kind: str, name: str) -> str:
+    """Which platform a resource exists for, from its ``count``."""
+    count = tf.resource(kind, name).get("count")
+    return {"${local.apprunner ? 1 : 0}": "apprunner", "${local.express ? 1 : 0}": "ecs_express"}.get(count, "both")
+
+
+def test_a_variable_selects_ecs_express_mode_or_app_runner(tf: Terraform) -> None:
+    platform = tf.variables["platform"]
+    assert platform["default"] == "ecs_express"  # App Runner takes no new customers since 2026-04-30
+    assert 'contains(["ecs_express", "apprunner"], var.platform)' in platform["validation"][0]["condition"]
+    assert tf.locals["apprunner"] == '${var.platform == "apprunner"}'
+    assert tf.locals["express"] == '${var.platform == "ecs_express"}'
+    for kind, name in tf.resources:
+        if kind.startswith("aws_apprunner_"):
+            assert platform_count(tf, kind, name) == "apprunner", (kind, name)
+        if kind.startswith("aws_ecs_") or name in ("execution", "infrastructure", "execution_secrets"):
+            assert platform_count(tf, kind, name) == "ecs_express", (kind, name)
+    # Shared by both: the image repository, CloudFront, the alarm topic, the application's own role.
+    for kind, name in [
+        ("aws_ecr_repository", "app"), ("aws_cloudfront_distribution", "app"), ("aws_sns_topic", "alarms"),
+        ("aws_iam_role", "instance"),
+    ]:  # fmt: skip
+        assert platform_count(tf, kind, name) == "both"
+    required = {name: body["version"] for block_ in load_tf(TERRAFORM / "versions.tf")["terraform"]
+                for providers in block_["required_providers"] for name, body in providers.items()}  # fmt: skip
+    assert required["aws"].startswith(">= 6.23")  # the first provider with aws_ecs_express_gateway_service
+
+
+def test_ecs_express_service_has_app_runners_scaling_health_check_and_environment(tf: Terraform) -> None:
+    service = tf.resource("aws_ecs_express_gateway_service", "app")
+    (scaling,) = service["scaling_target"]
+    assert (tf.value(scaling["min_task_count"]), tf.value(scaling["max_task_count"])) == (1, 10)
+    assert scaling["auto_scaling_metric"] in ("AVERAGE_CPU", "AVERAGE_MEMORY", "REQUEST_COUNT_PER_TARGET")
+    assert 0 < tf.value(scaling["auto_scaling_target_value"]) <= 100
+    assert tf.value(service["health_check_path"]) == HEALTH_PATH
+    assert service["wait_for_steady_state"] is True
+    (container,) = service["primary_container"]
+    assert tf.value(container["container_port"]) == 8080
+    assert container["image"] == "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
+    dynamic = {name: body for entry in container["dynamic"] for name, body in entry.items()}
+    # The same maps App Runner's service is given, so both platforms run the container alike.
+    assert dynamic["environment"]["for_each"] == "${local.app_environment}"
+    assert dynamic["secret"]["for_each"] == "${local.app_secrets}"
+    assert dynamic["secret"]["content"] == [{"name": "${secret.key}", "value_from": "${secret.value}"}]
+    apprunner = tf.resource("aws_apprunner_service", "app")
+    image = block(block(block(apprunner, "source_configuration"), "image_repository"), "image_configuration")
+    assert image["runtime_environment_variables"] == "${local.app_environment}"
+    assert image["runtime_environment_secrets"] == "${local.app_secrets}"
+    environment = tf.locals["app_environment"]
+    assert environment["DJANGO_BEHIND_TLS_PROXY"] == "true"
+    assert "local.platform_hosts" in environment["DJANGO_ALLOWED_HOSTS"]
+    assert tf.locals["platform_hosts"] == '${local.apprunner ? ".awsapprunner.com" : ".on.aws"}'
+    assert "local.apprunner" in environment["ENABLE_XRAY"]  # no X-Ray daemon beside an Express task
+    assert service["lifecycle"][0]["ignore_changes"] == ["${primary_container[0].image}"]
+    assert service["task_role_arn"] == "${aws_iam_role.instance.arn}"
+
+
+def test_ecs_express_roles_use_the_managed_policies(tf: Terraform) -> None:
+    infrastructure = tf.resource("aws_iam_role_policy_attachment", "infrastructure")
+    assert infrastructure["policy_arn"].endswith(
+        ":policy/service-role/AmazonECSInfrastructureRoleforExpressGatewayServices"
+    )
+    execution = tf.resource("aws_iam_role_policy_attachment", "execution")
+    assert execution["policy_arn"].endswith(":policy/service-role/AmazonECSTaskExecutionRolePolicy")
+    assert "ecs.amazonaws.com" in str(tf.resource("aws_iam_role", "infrastructure")["assume_role_policy"])
+    assert "ecs-tasks.amazonaws.com" in str(tf.resource("aws_iam_role", "execution")["assume_role_policy"])
+    # The application's role is App Runner's instance role or the task role, by platform.
+    assert "ecs-tasks.amazonaws.com" in str(tf.resource("aws_iam_role", "instance")["assume_role_policy"])
+    statements = tf.locals["deploy_statements"]
+    assert set(statements) == {"apprunner", "ecs_express"}
+    express_actions = {action for statement in statements["ecs_express"] for action in statement["Action"]}
+    assert {"ecs:UpdateExpressGatewayService", "ecs:DescribeExpressGatewayService"} <= express_actions
+
+
+def test_cloudfront_fronts_the_selected_service(tf: Terraform) -> None:
+    origin = block(tf.resource("aws_cloudfront_distribution", "app"), "origin")
+    assert origin["domain_name"] == "${local.origin_domain}"
+    domain = tf.locals["origin_domain"]
+    assert "aws_apprunner_service.app[*].service_url" in domain
+    assert "local.express_endpoints" in domain
+    assert 'trimprefix(one(local.express_endpoints), "https://")' in domain
+    assert "aws_ecs_express_gateway_service.app" in tf.locals["express_endpoints"]
+
+
+def test_ecs_express_alarms_watch_django_prodkits_own_metrics(tf: Terraform) -> None:
+    from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES
+    from django_prodkit.cloudwatch.config import SERVICE_DIMENSION
+    from django_prodkit.cloudwatch.emf import REQUEST_COUNT, RESPONSE_TIME
+
+    server_errors = "Status" + STATUS_CLASSES[-1]
+    rate = alarm(tf, "express_error_rate")
+    queries = {q["id"]: q for q in rate["metric_query"]}
+    assert block(queries["errors"], "metric")["metric_name"] == server_errors
+    assert block(queries["requests"], "metric")["metric_name"] == REQUEST_COUNT
+    assert tf.value(rate["threshold"]) == 1
+    assert alarm(tf, "express_latency")["metric_name"] == RESPONSE_TIME
+    assert tf.value(alarm(tf, "express_latency")["threshold"]) == 500
+    assert alarm(tf, "express_server_errors")["metric_name"] == server_errors
+    assert tf.value(alarm(tf, "express_server_errors")["threshold"]) == 10
+    assert tf.locals["prodkit_dimensions"] == {SERVICE_DIMENSION: "${var.service_name}"}
+    for name in ("express_error_rate", "express_latency", "express_server_errors"):
+        assert platform_count(tf, "aws_cloudwatch_metric_alarm", name) == "ecs_express"
+    for name in ("error_rate", "latency", "server_errors"):
+        assert platform_count(tf, "aws_cloudwatch_metric_alarm", name) == "apprunner"
+
+
+def test_terraform_fmt_accepts_the_files() -> None:
+    from tests.tools import require_tool
+
+    terraform = require_tool("terraform")
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-diff", "-no-color"], cwd=TERRAFORM, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def alarm(tf: Terraform, name: str) -> dict[str, Any]:
@@ -284,6 +403,7 @@ def test_deploy_uses_oidc_tests_first_and_pushes_to_ecr_then_app_runner() -> Non
     deploy = workflow("deploy-example.yml")
     job = deploy["jobs"]["deploy"]
     assert job["needs"] == "test"
+    assert job["if"] == "vars.DEPLOY_PLATFORM != 'ecs_express'"
     assert job["permissions"]["id-token"] == "write"
     assert deploy["permissions"] == {"contents": "read"}
     steps = " ".join(str(step) for step in job["steps"])
@@ -295,7 +415,35 @@ def test_deploy_uses_oidc_tests_first_and_pushes_to_ecr_then_app_runner() -> Non
     assert HEALTH_PATH in steps
 
 
+def test_deploy_to_ecs_express_mode_when_terraform_chose_it(tf: Terraform) -> None:
+    deploy = workflow("deploy-example.yml")
+    job = deploy["jobs"]["deploy-ecs-express"]
+    assert job["needs"] == "test"
+    # Exactly one deploy job runs: the variable is terraform's output "platform".
+    assert job["if"] == "vars.DEPLOY_PLATFORM == 'ecs_express'"
+    assert tf.outputs["platform"]["value"] == "${var.platform}"
+    assert job["environment"] == "production"  # the OIDC role trusts only this environment
+    assert job["permissions"] == {"contents": "read", "id-token": "write"}
+    steps = " ".join(str(step) for step in job["steps"])
+    assert "role-to-assume" in steps
+    assert "aws-access-key-id" not in steps
+    assert "build-push-action" in steps
+    assert "aws ecs update-express-gateway-service" in steps
+    assert ".image = $image" in steps  # only the image changes; environment and secrets are kept
+    assert "aws ecs wait services-stable" in steps
+    assert HEALTH_PATH in steps
+    assert "vars.ECS_EXPRESS_SERVICE_ARN" in steps
+
+
 # --- Image and server -------------------------------------------------------------------------------------------------
+
+
+def healthcheck_command() -> str:
+    """The shell command of the Dockerfile's HEALTHCHECK (its continuation lines joined)."""
+    text = (EXAMPLE / "Dockerfile").read_text().replace("\\\n", " ")
+    match = re.search(r"^HEALTHCHECK (?:--\S+ )*\s*CMD (.+)$", text, re.MULTILINE)
+    assert match, "no shell-form HEALTHCHECK in the Dockerfile"
+    return " ".join(match.group(1).split())
 
 
 def test_dockerfile_slim_non_root_healthcheck_port_8080() -> None:
@@ -306,7 +454,7 @@ def test_dockerfile_slim_non_root_healthcheck_port_8080() -> None:
     assert user
     assert user[-1] not in ("root", "0")
     assert "EXPOSE 8080" in text
-    assert re.search(r"^HEALTHCHECK .*\n.*" + re.escape(HEALTH_PATH), text, re.MULTILINE)
+    assert healthcheck_command().startswith("python manage.py healthcheck --live --url ")
     assert 'CMD ["./start.sh"]' in text
     assert "gunicorn --config gunicorn.conf.py" in (EXAMPLE / "start.sh").read_text()
 
@@ -369,15 +517,19 @@ def test_start_sh_migrates_then_serves_and_the_healthcheck_command_passes(tmp_pa
         demo.wait_until_healthy(server)
         # Migrated by start.sh: the post list needs the tables.
         assert demo.get(server.url + "/api/v1/posts/")[0] == 200
-        healthcheck = re.search(r'CMD \["python", "-c", "(.*)"\]\n', (EXAMPLE / "Dockerfile").read_text())
-        assert healthcheck
-        probe = subprocess.run([sys.executable, "-c", healthcheck.group(1)], env=env, timeout=30, check=False)
-        assert probe.returncode == 0
+        # As Docker runs it: /bin/sh -c in the image's WORKDIR, with the image's environment.
+        command = healthcheck_command()
+        probe = subprocess.run(
+            ["sh", "-c", command], cwd=EXAMPLE, env=env, timeout=30, capture_output=True, text=True, check=False
+        )
+        assert probe.returncode == 0, probe.stdout + probe.stderr
+        assert probe.stdout.startswith(f"ok: {server.url}{HEALTH_PATH} answered 200")
         stopped = subprocess.run(
-            [sys.executable, "-c", healthcheck.group(1)], env={**env, "PORT": str(demo.free_port())}, timeout=30,
-            capture_output=True, check=False,
+            ["sh", "-c", command], cwd=EXAMPLE, env={**env, "PORT": str(demo.free_port())}, timeout=30,
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
-        assert stopped.returncode != 0
+        assert stopped.returncode == 1
+        assert stopped.stdout.startswith("fail: ")
     finally:
         demo.stop_server(server)
     assert process.returncode == 0, server.output()[-3000:]

@@ -116,3 +116,70 @@ def test_xray_and_cloudwatch_are_switched_on_by_environment_variables(tmp_path: 
     assert documents, server.output()[-3000:]
     assert {m["Namespace"] for d in documents for m in d["_aws"]["CloudWatchMetrics"]} == {"blog-api"}
     assert sum(d["RequestCount"] for d in documents) == served
+
+
+class OTLPReceiver:
+    """An OTLP/HTTP traces receiver on 127.0.0.1 that decodes each protobuf request (opentelemetry-proto)."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans: list[tuple[str, dict[str, object], str]] = []
+        spans = self.spans
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for resource_spans in request.resource_spans:
+                    for scope in resource_spans.scope_spans:
+                        for span in scope.spans:
+                            attributes = {a.key: getattr(a.value, a.value.WhichOneof("value")) for a in span.attributes}
+                            spans.append((span.name, attributes, span.trace_id.hex()))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+def test_opentelemetry_is_switched_on_by_environment_variables(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    env = demo.server_environment(tmp_path, token)
+    env["PYTHONPATH"] = ":".join(p for p in sys.path if p)
+    demo.prepare_database(sys.executable, env, posts=5, static=False)
+    receiver = OTLPReceiver()
+    env.update({"ENABLE_OTEL": "true", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.url})
+    try:
+        ids = {}
+        with demo.running_server(sys.executable, env, tmp_path, workers=2) as server:
+            for path in ("/api/v1/posts/", "/api/v1/posts/demo-post-1/"):
+                status, headers, _ = demo.get(server.url + path)
+                assert status == 200
+                ids[headers["X-Request-ID"]] = path
+            output = server.output
+        # The workers flushed their spans on exit (gunicorn.conf.py imports django-prodkit's worker_exit hook).
+        spans = {attributes.get("request_id"): (name, trace_id) for name, attributes, trace_id in receiver.spans}
+    finally:
+        receiver.close()
+    assert spans[next(k for k, v in ids.items() if v == "/api/v1/posts/")][0] == "GET /api/v1/posts/"
+    assert spans[next(k for k, v in ids.items() if v.endswith("demo-post-1/"))][0] == "GET /api/v1/posts/<slug:slug>/"
+    # The access log lines carry the trace id of their request's span.
+    lines = {event["request_id"]: event for event in access_log_events(output())}
+    for request_id in ids:
+        assert lines[request_id]["trace_id"] == spans[request_id][1]

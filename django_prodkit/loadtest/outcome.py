@@ -1,0 +1,46 @@
+"""What a run produces and how it ended: shared by the engine, the reports, the processes and the merge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django_prodkit.loadtest.config import LoadTestConfig
+from django_prodkit.loadtest.results import Results
+
+STOP_INTERRUPTED = "interrupted"
+STOP_DEADLINE = "deadline"
+STOP_THRESHOLD = "threshold"
+
+
+class LoadTestError(Exception):
+    """Something prevented the test from running at all (bad host, nothing listening, TLS failure)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot for the progress display."""
+
+    phase: str
+    completed: int
+    failed: int
+    elapsed: float
+    expected: int | None
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of a run: the measured phase's results and how the run went."""
+
+    config: LoadTestConfig
+    results: Results
+    started_at: datetime
+    stopped: str | None
+    parser: str
+    event_loop: str
+
+    @property
+    def interrupted(self) -> bool:
+        """The run did not go to its end (Ctrl-C, its deadline, an aborting threshold)."""
+        return self.stopped is not None

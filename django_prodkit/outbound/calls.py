@@ -1,0 +1,72 @@
+"""What every instrumented client does around a call: add the headers, start and end the CLIENT span."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from django_prodkit.conf import get_config
+from django_prodkit.http import normalize_method
+from django_prodkit.request_id import get_request_id
+from django_prodkit.tracing.base import NOOP_SPAN, AttributeValue, Span
+
+#: URLs in span attributes are cut to this length (they may carry ids from user input).
+MAX_URL_LENGTH = 2048
+
+#: Set while an instrumented call is in progress, so a client built on another one (requests on urllib3)
+#: or a client retrying through itself makes one span, not several.
+in_call: ContextVar[bool] = ContextVar("prodkit_outbound_call", default=False)
+
+
+def enabled(client: str) -> bool:
+    """Whether ``client`` is in ``PROPAGATE_OUTBOUND`` now (so ``override_settings`` works in tests)."""
+    return client in get_config()["PROPAGATE_OUTBOUND"]
+
+
+def _url_attributes(url: str) -> dict[str, AttributeValue]:
+    # No query string (tokens, personal data) and no user:password.
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    attributes: dict[str, AttributeValue] = {
+        "url.full": urlunsplit(
+            (parts.scheme, host if parts.port is None else f"{host}:{parts.port}", parts.path, "", "")
+        )[:MAX_URL_LENGTH],
+        "server.address": host,
+    }
+    if parts.port is not None:
+        attributes["server.port"] = parts.port
+    return attributes
+
+
+def start_call(method: str, url: str, headers: MutableMapping[str, Any]) -> Span:
+    """Add ``X-Request-ID`` (and, with tracing on, the trace headers) to ``headers``; start the CLIENT span."""
+    config = get_config()
+    request_id = get_request_id()
+    if request_id is not None:
+        header = config["REQUEST_ID_HEADER"]
+        if header not in headers:
+            headers[header] = request_id
+    if not (config["OTEL"]["ENABLED"] or config["XRAY"]["ENABLED"]):
+        return NOOP_SPAN
+    from django_prodkit.tracing.backend import get_tracer
+
+    tracer = get_tracer()
+    if tracer is None:
+        return NOOP_SPAN
+    name = normalize_method(method.upper())
+    attributes = {"http.request.method": name, **_url_attributes(url)}
+    span = tracer.start_span(name, "client", attributes=attributes)
+    tracer.inject(headers)
+    return span
+
+
+def end_call(span: Span, status: int | None, exception: BaseException | None = None) -> None:
+    """Record the response status (or the exception) and end the span; 5xx and exceptions are errors."""
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    if exception is not None:
+        span.set_attribute("error.type", type(exception).__qualname__)
+        span.record_exception(exception)
+    span.end(error=exception is not None or (status is not None and status >= 500))
