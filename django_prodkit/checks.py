@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit import access_log_checks, conf, health_checks, security_checks
+from django_prodkit import access_log_checks, conf, db_checks, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
 from django_prodkit.tracing import checks as tracing_checks
@@ -49,6 +49,7 @@ CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
     dict(CHECK_IDS),
     cloudwatch_checks.CHECK_IDS,
     tracing_checks.CHECK_IDS,
+    db_checks.CHECK_IDS,
     otel_checks.CHECK_IDS,
 )
 for _table in CHECK_ID_TABLES[1:]:
@@ -136,3 +137,4 @@ def register_all() -> None:
     access_log_checks.register()
     security_checks.register()
     metrics_checks.register()
+    db_checks.register()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import math
 import os
 import types
 from collections.abc import Callable, Mapping
@@ -42,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_MAX_AGE_WARNING": 43200,
     "CELERY_INTEGRATION": True,
     "DJANGO_TASKS_INTEGRATION": True,
+    "DB_QUERY_COUNTING": True,
+    "DB_QUERY_WARNING": None,
+    "SLOW_REQUEST_MS": None,
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -110,6 +114,9 @@ SCHEMA: dict[str, Any] = {
     "SESSION_MAX_AGE_WARNING": int,
     "CELERY_INTEGRATION": bool,
     "DJANGO_TASKS_INTEGRATION": bool,
+    "DB_QUERY_COUNTING": bool,
+    "DB_QUERY_WARNING": (int, type(None)),
+    "SLOW_REQUEST_MS": (float, type(None)),
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
@@ -163,6 +170,35 @@ def parse_bool(name: str, raw: str) -> bool:
     )
 
 
+_OFF = frozenset({"", "off", "none"})
+
+
+def parse_optional_count(name: str, raw: str) -> int | None:
+    """Parse a threshold that is a positive whole number, or off (empty, ``off`` or ``none``)."""
+    value = raw.strip().lower()
+    if value in _OFF:
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise ImproperlyConfigured(f"Environment variable {name}={raw!r} is not a positive whole number or 'off'.")
+
+
+def parse_optional_ms(name: str, raw: str) -> float | None:
+    """Parse a threshold that is a positive, finite number of milliseconds, or off (empty, ``off`` or ``none``)."""
+    value = raw.strip().lower()
+    if value in _OFF:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={raw!r} is not a positive number of milliseconds or 'off'."
+        )
+    return number
+
+
 def parse_csv(name: str, raw: str) -> list[str]:
     """Parse a comma-separated environment variable into its non-empty, stripped items."""
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -183,6 +219,8 @@ ENV_OVERRIDES: list[EnvOverride] = [
     EnvOverride("ENABLE_OTEL", ("OTEL", "ENABLED"), parse_bool),
     EnvOverride("ENABLE_CLOUDWATCH_METRICS", ("CLOUDWATCH", "ENABLED"), parse_bool),
     EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
+    EnvOverride("PRODKIT_DB_QUERY_WARNING", ("DB_QUERY_WARNING",), parse_optional_count),
+    EnvOverride("PRODKIT_SLOW_REQUEST_MS", ("SLOW_REQUEST_MS",), parse_optional_ms),
 ]
 
 

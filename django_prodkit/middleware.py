@@ -14,7 +14,7 @@ from django.urls import ResolverMatch
 from django.utils.cache import patch_vary_headers
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from django_prodkit import health
+from django_prodkit import db, health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import access_log_fields, write_access_line
@@ -78,6 +78,8 @@ class RequestIDMiddleware(_HybridMiddleware):
         self.meta_key = _meta_key(self.header)
         self.trust_incoming = config["REQUEST_ID_TRUST_INCOMING"]
         self.expose = config["REQUEST_ID_EXPOSE_HEADER"]
+        # Outermost of ours, so the database figures cover the whole request; None when nothing reports them.
+        self.db_counter = db.request_counter()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
@@ -85,11 +87,15 @@ class RequestIDMiddleware(_HybridMiddleware):
         request_id = self._request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
+        counter = self.db_counter
+        counting = counter.begin() if counter is not None else None
         try:
             response = self.get_response(request)
             self._add_headers(request, response, request_id)
             return response
         finally:
+            if counter is not None and counting is not None:
+                counter.end(counting, request)
             reset_contextvars(**bound)
             reset_request_id(token)
             mark_finished_in_thread(request_id)  # runserver's django.server line comes after, in this thread
@@ -98,11 +104,15 @@ class RequestIDMiddleware(_HybridMiddleware):
         request_id = self._request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
+        counter = self.db_counter
+        counting = counter.begin() if counter is not None else None
         try:
             response = await self.get_response(request)
             self._add_headers(request, response, request_id)
             return response
         finally:
+            if counter is not None and counting is not None:
+                counter.end(counting, request)
             reset_contextvars(**bound)
             reset_request_id(token)
 
@@ -183,6 +193,7 @@ class AccessLogMiddleware(_HybridMiddleware):
             duration_ms,
             user_id_of(request),
         )
+        db.add_log_fields(fields)
         write_access_line(self.logger, fields)
 
 
@@ -297,6 +308,7 @@ class TracingMiddleware(_HybridMiddleware):
         request.prodkit_trace = trace  # type: ignore[attr-defined]
         try:
             response = self.get_response(request)
+            db.annotate_trace(trace)
             trace.finish(request, response)
             return response
         finally:
@@ -307,6 +319,7 @@ class TracingMiddleware(_HybridMiddleware):
         request.prodkit_trace = trace  # type: ignore[attr-defined]
         try:
             response = await self.get_response(request)
+            db.annotate_trace(trace)
             trace.finish(request, response)
             return response
         finally:

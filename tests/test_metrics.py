@@ -151,8 +151,9 @@ def test_random_paths_and_methods_add_no_series(client: Client) -> None:
     text = prometheus(client, HTTP_ACCEPT="text/plain")
     assert set(counter_values(text)) == {("OTHER", "/api/v1/hello/", "200"), ("OTHER", "<unmatched>", "404")}
     series = [line for line in text.splitlines() if line and not line.startswith("#")]
-    # Two endpoints: a histogram each (buckets, +Inf, sum, count), a counter each, the start time.
-    assert len(series) == 2 * (75 + 2) + 2 + 1
+    # Two endpoints: a duration and a queries histogram each (buckets, +Inf, sum, count), a counter each, the
+    # start time.
+    assert len(series) == 2 * (75 + 2) + 2 * (12 + 3) + 2 + 1
 
 
 def test_prometheus_output_matches_json_and_parses(client: Client) -> None:

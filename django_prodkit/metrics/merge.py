@@ -23,13 +23,23 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.utils import floatToGoString
 
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC, TASK_DURATION_METRIC, TASKS_METRIC
+from django_prodkit.metrics.store import (
+    DB_QUERIES_METRIC,
+    DURATION_METRIC,
+    REQUESTS_METRIC,
+    TASK_DURATION_METRIC,
+    TASKS_METRIC,
+)
 
 # ``mmap_key`` writes json.dumps([metric name, sample name, labels, help]): ours all start like this.
 _KEY_PREFIX = '["prodkit_'
 #: Our counters, and our histograms with the labels that name one series.
 _COUNTERS = (REQUESTS_METRIC, TASKS_METRIC)
-_HISTOGRAMS = {DURATION_METRIC: ("method", "route"), TASK_DURATION_METRIC: ("task",)}
+_HISTOGRAMS = {
+    DURATION_METRIC: ("method", "route"),
+    DB_QUERIES_METRIC: ("method", "route"),
+    TASK_DURATION_METRIC: ("task",),
+}
 _SUMMED_FILE_TYPES = ("counter", "histogram")
 # The layout prometheus_client's MmapedDict writes: a native int of bytes used, and a native double at each
 # value position its reader reports.

@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.http import HttpRequest
 
+from django_prodkit import db
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of
 from django_prodkit.metrics import observers
@@ -33,6 +34,9 @@ class RequestRecorder:
         method = normalize_method(request.method)
         route = route_of(request)
         self.store.observe(method, route, status, seconds)
+        queries = db.current()
+        if queries is not None:
+            self.store.observe_queries(method, route, queries.count)
         # The list itself, not a copy: the usual case is empty and this is the hot path.
         if observers._observers:
             self._notify(method, route, status, seconds * 1000.0)

@@ -10,7 +10,13 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC, TASK_DURATION_METRIC, TASKS_METRIC
+from django_prodkit.metrics.store import (
+    DB_QUERIES_METRIC,
+    DURATION_METRIC,
+    REQUESTS_METRIC,
+    TASK_DURATION_METRIC,
+    TASKS_METRIC,
+)
 
 #: The percentiles reported overall and for each top endpoint.
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
@@ -98,6 +104,8 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
     endpoint_counts: dict[str, float] = defaultdict(float)
     buckets: dict[str, dict[float, float]] = defaultdict(dict)
     sums: dict[str, float] = defaultdict(float)
+    query_sums: dict[str, float] = defaultdict(float)
+    query_counts: dict[str, float] = defaultdict(float)
     for family in families:
         for sample in family.samples:
             labels = sample.labels
@@ -110,6 +118,12 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
                     buckets[key][float(labels["le"])] = sample.value
                 elif sample.name == DURATION_METRIC + "_sum":
                     sums[key] += sample.value
+            elif family.name == DB_QUERIES_METRIC:
+                key = _endpoint(labels["method"], labels["route"])
+                if sample.name == DB_QUERIES_METRIC + "_sum":
+                    query_sums[key] += sample.value
+                elif sample.name == DB_QUERIES_METRIC + "_count":
+                    query_counts[key] += sample.value
     total = sum(status_codes.values())
     client_errors = sum(v for code, v in status_codes.items() if code.startswith("4"))
     server_errors = sum(v for code, v in status_codes.items() if code.startswith("5"))
@@ -133,6 +147,9 @@ def build_snapshot(families: Sequence[Metric], started_at: float, top: int, mode
         },
         "top_endpoints": {key: int(count) for key, count in ranked},
         "top_endpoints_response_time_ms": top_timing,
+        "db_queries_avg": {
+            key: round(query_sums[key] / query_counts[key], 2) for key, _count in ranked if query_counts.get(key)
+        },
         "tasks": task_summary(families),
         "started_at": datetime.fromtimestamp(started_at, tz=timezone.utc).isoformat(),
         "mode": mode,

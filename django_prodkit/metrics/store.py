@@ -25,7 +25,11 @@ REQUESTS_METRIC = "prodkit_http_requests"
 DURATION_METRIC = "prodkit_http_request_duration_seconds"
 TASKS_METRIC = "prodkit_tasks"
 TASK_DURATION_METRIC = "prodkit_task_duration_seconds"
-METRIC_NAMES = frozenset({REQUESTS_METRIC, DURATION_METRIC, TASKS_METRIC, TASK_DURATION_METRIC})
+DB_QUERIES_METRIC = "prodkit_http_request_db_queries"
+METRIC_NAMES = frozenset({REQUESTS_METRIC, DURATION_METRIC, DB_QUERIES_METRIC, TASKS_METRIC, TASK_DURATION_METRIC})
+
+#: Upper bounds of the queries-per-request histogram: exact up to 3, then coarser where N+1 lives.
+DB_QUERY_BUCKETS = (0.0, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 
 _LOWEST_BUCKET = 0.0001
 _HIGHEST_BUCKET = 60.0
@@ -91,6 +95,13 @@ class MetricStore:
             buckets=self.buckets,
             registry=self.registry,
         )
+        self.db_queries = Histogram(
+            DB_QUERIES_METRIC,
+            "Database queries per HTTP request, by method and URL pattern.",
+            ("method", "route"),
+            buckets=DB_QUERY_BUCKETS,
+            registry=self.registry,
+        )
         self.tasks = Counter(
             TASKS_METRIC,
             "Task runs finished, by task name and outcome (succeeded, failed, retried, ignored).",
@@ -107,6 +118,7 @@ class MetricStore:
         # Children resolved once per label set: ``labels()`` takes a lock and builds tuples on every call.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._task_children: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._db_children: dict[tuple[str, str], Any] = {}
 
     @property
     def started_at(self) -> float:
@@ -140,6 +152,14 @@ class MetricStore:
             children = self._task_children.setdefault(key, children)
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_queries(self, method: str, route: str, queries: int) -> None:
+        """Count one request's database queries (labels bounded as for :meth:`observe`)."""
+        key = (method, route)
+        child = self._db_children.get(key)
+        if child is None:
+            child = self._db_children.setdefault(key, self.db_queries.labels(method, route))
+        child.observe(queries)
 
     def families(self) -> list[Metric]:
         """The current metric families (merged over every worker's files in multiprocess mode)."""

@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -44,7 +45,7 @@ OTEL_ENVIRONMENT = (
 
 _lock = threading.Lock()
 #: The configuration dict and environment the tracer was built for, the key they make, and the tracer.
-_current: tuple[dict[str, Any], tuple[str | None, ...], str, Tracer | None] | None = None
+_current: tuple[Mapping[str, Any], tuple[str | None, ...], str, Tracer | None] | None = None
 
 
 def xray_installed() -> bool:
@@ -96,7 +97,7 @@ def get_tracer() -> Tracer | None:
         return tracer
 
 
-def _build_otel(config: dict[str, Any]) -> Tracer | None:
+def _build_otel(config: Mapping[str, Any]) -> Tracer | None:
     if not otel_installed():
         logger.warning(
             "OpenTelemetry tracing is on but the otel extra is not installed (%s); tracing is off.", OTEL_EXTRA
@@ -112,7 +113,7 @@ def _build_otel(config: dict[str, Any]) -> Tracer | None:
         return None
 
 
-def _build(config: dict[str, Any]) -> Tracer | None:
+def _build(config: Mapping[str, Any]) -> Tracer | None:
     xray, service_name = config["XRAY"], config["SERVICE_NAME"]
     if not xray_installed():
         logger.warning("X-Ray tracing is on but aws-xray-sdk is not installed (%s); tracing is off.", XRAY_EXTRA)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,7 +66,7 @@ def _outbound(names: list[str]) -> list[checks.CheckMessage]:
     return messages
 
 
-def _enabled(config: dict[str, Any]) -> list[checks.CheckMessage]:
+def _enabled(config: Mapping[str, Any]) -> list[checks.CheckMessage]:
     otel = config["OTEL"]
     messages: list[checks.CheckMessage] = []
     if not (_installed("opentelemetry.sdk") and _installed("opentelemetry.exporter.otlp.proto.http")):

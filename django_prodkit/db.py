@@ -1,0 +1,247 @@
+"""Each request's database cost: its queries counted and timed on every connection it uses, and the warning line.
+
+One execute wrapper is added to every database connection (``connection.execute_wrapper``'s list, so it sees
+every query whichever alias or thread runs it). It does nothing unless a request is being counted: the counts
+live in a ContextVar, which asgiref copies into ``sync_to_async`` threads, so an async view's ORM calls are
+counted in the request that made them and a connection's wrapper never carries counts into the next request.
+When nothing reports the figures (no access log, metrics or tracing, no warning threshold), no wrapper is
+added at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
+from typing import Any
+
+from django.conf import settings
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+from django.http import HttpRequest
+
+from django_prodkit.conf import get_config
+from django_prodkit.http import normalize_method, route_of
+from django_prodkit.tracing.base import RequestTrace
+
+logger = logging.getLogger("django_prodkit.db")
+
+#: The span attributes set on a request's trace.
+QUERY_COUNT_ATTRIBUTE = "db.query_count"
+DURATION_ATTRIBUTE = "db.duration_ms"
+
+#: Middleware whose output includes the figures; counting is on when one of them is installed.
+REPORTING_MIDDLEWARE = ("django_prodkit.middleware.AccessLogMiddleware", "django_prodkit.middleware.MetricsMiddleware")
+
+#: How many SQL shapes the warning line names.
+REPEATED_SHAPES = 3
+#: Distinct statements remembered per request for the warning; later new ones are counted but not named.
+_MAX_STATEMENTS = 1000
+#: Longest SQL shape written to the warning line; longer ones are cut.
+_MAX_SHAPE_LENGTH = 300
+
+_DISPATCH_UID = "django_prodkit.db.install"
+
+# A SQL shape: literals and placeholders become ``?``, lists of them one ``(?, ...)``, whitespace one space.
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_PLACEHOLDER = re.compile(r"%s|%\([^)]*\)s|\$\d+")
+_NUMBER = re.compile(r"(?<![\w.\"`$?])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
+_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
+_ROWS = re.compile(r"\(\?(?:, \.\.\.)?\)(?:\s*,\s*\(\?(?:, \.\.\.)?\))+")
+_SPACE = re.compile(r"\s+")
+# A plain column list (the ORM names every column) says nothing about N+1 and hides the WHERE clause.
+_COLUMNS = re.compile(r"\bSELECT (DISTINCT )?([^,()]+), [^()]*? FROM\b")
+
+
+class QueryStats:
+    """The queries of one request so far: how many, their total time, and (for the warning) which."""
+
+    __slots__ = ("count", "lock", "seconds", "started", "statements")
+
+    def __init__(self, remember_statements: bool) -> None:
+        # An async view may run several sync_to_async calls at once, each in its own thread and connection.
+        self.lock = threading.Lock()
+        self.count = 0
+        self.seconds = 0.0
+        self.started = time.perf_counter()
+        self.statements: dict[str, int] | None = {} if remember_statements else None
+
+    @property
+    def milliseconds(self) -> float:
+        """Total time spent in the database, in milliseconds, rounded to microseconds."""
+        return round(self.seconds * 1000.0, 3)
+
+
+_current: ContextVar[QueryStats | None] = ContextVar("prodkit_db_queries", default=None)
+
+
+def current() -> QueryStats | None:
+    """The figures of the request being served, or ``None`` outside a counted request."""
+    return _current.get()
+
+
+def count_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """The execute wrapper: times the query into the current request's figures, if a request is counted."""
+    stats = _current.get()
+    if stats is None:
+        return execute(sql, params, many, context)
+    start = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        elapsed = time.perf_counter() - start
+        with stats.lock:
+            stats.seconds += elapsed
+            stats.count += 1
+            statements = stats.statements
+            # Raw cursors may pass other objects (psycopg's sql.Composed, which is not hashable): not named.
+            if statements is not None and type(sql) is str and (sql in statements or len(statements) < _MAX_STATEMENTS):
+                statements[sql] = statements.get(sql, 0) + 1
+
+
+def _add_wrapper(connection: BaseDatabaseWrapper) -> None:
+    if count_query not in connection.execute_wrappers:
+        # First, so innermost: ``connection.execute_wrapper()`` blocks pop the last entry, which stays theirs
+        # even when the connection opens (and this runs) inside such a block.
+        connection.execute_wrappers.insert(0, count_query)
+
+
+def _on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    _add_wrapper(connection)
+
+
+def install() -> None:
+    """Add the wrapper to this thread's open connections and, from now on, to every connection opened."""
+    connection_created.connect(_on_connection_created, dispatch_uid=_DISPATCH_UID)
+    for connection in connections.all(initialized_only=True):
+        _add_wrapper(connection)
+
+
+def uninstall() -> None:
+    """Stop adding the wrapper, and take it off this thread's connections."""
+    connection_created.disconnect(dispatch_uid=_DISPATCH_UID)
+    for connection in connections.all(initialized_only=True):
+        while count_query in connection.execute_wrappers:
+            connection.execute_wrappers.remove(count_query)
+
+
+def counting_wanted(config: Mapping[str, Any], middleware: Sequence[str]) -> bool:
+    """Whether anything reports the figures: a middleware that logs or counts them, tracing, or a warning."""
+    if not config["DB_QUERY_COUNTING"]:
+        return False
+    if config["DB_QUERY_WARNING"] is not None or config["SLOW_REQUEST_MS"] is not None:
+        return True
+    if any(name in middleware for name in REPORTING_MIDDLEWARE):
+        return True
+    from django_prodkit.tracing.backend import get_tracer
+
+    return get_tracer() is not None
+
+
+class RequestCounter:
+    """Counts each request's queries between :meth:`begin` and :meth:`end`; warns once when it crosses a limit."""
+
+    def __init__(self, query_warning: int | None, slow_request_ms: float | None) -> None:
+        self.query_warning = query_warning
+        self.slow_request_ms = slow_request_ms
+        self.warns = query_warning is not None or slow_request_ms is not None
+
+    def begin(self) -> Token[QueryStats | None]:
+        """Start counting the request being served in this context."""
+        return _current.set(QueryStats(self.warns))
+
+    def end(self, token: Token[QueryStats | None], request: HttpRequest) -> None:
+        """Stop counting; write the warning line if the request made too many queries or was too slow."""
+        stats = _current.get()
+        _current.reset(token)
+        if not self.warns or stats is None:
+            return
+        duration_ms = (time.perf_counter() - stats.started) * 1000.0
+        reasons = []
+        if self.query_warning is not None and stats.count > self.query_warning:
+            reasons.append(f"more than DB_QUERY_WARNING={self.query_warning} queries")
+        if self.slow_request_ms is not None and duration_ms > self.slow_request_ms:
+            reasons.append(f"slower than SLOW_REQUEST_MS={self.slow_request_ms:g}")
+        if reasons:
+            _warn(request, stats, duration_ms, reasons)
+
+
+def request_counter() -> RequestCounter | None:
+    """Set the wrapper up for this configuration (once, when the middleware is built); ``None`` when off."""
+    config = get_config()
+    if not counting_wanted(config, list(getattr(settings, "MIDDLEWARE", None) or [])):
+        uninstall()
+        return None
+    install()
+    return RequestCounter(config["DB_QUERY_WARNING"], config["SLOW_REQUEST_MS"])
+
+
+def add_log_fields(fields: dict[str, Any]) -> None:
+    """Add ``db_queries`` and ``db_time_ms`` to an access-log event when the request is counted."""
+    stats = _current.get()
+    if stats is not None:
+        fields["db_queries"] = stats.count
+        fields["db_time_ms"] = stats.milliseconds
+
+
+def annotate_trace(trace: RequestTrace) -> None:
+    """Put the request's query count and time on its trace (before the trace is finished)."""
+    stats = _current.get()
+    if stats is not None:
+        trace.set_attribute(QUERY_COUNT_ATTRIBUTE, stats.count)
+        trace.set_attribute(DURATION_ATTRIBUTE, stats.milliseconds)
+
+
+def sql_shape(sql: str) -> str:
+    """``sql`` with its literals and placeholders replaced by ``?`` and lists of them collapsed, whitespace folded."""
+    shape = _STRING.sub("?", sql)
+    shape = _PLACEHOLDER.sub("?", shape)
+    shape = _NUMBER.sub("?", shape)
+    shape = _SPACE.sub(" ", shape).strip()
+    shape = _LIST.sub("(?, ...)", shape)
+    shape = _ROWS.sub("(?, ...), ...", shape)
+    shape = _COLUMNS.sub(r"SELECT \1\2, ... FROM", shape)
+    if len(shape) > _MAX_SHAPE_LENGTH:
+        shape = shape[: _MAX_SHAPE_LENGTH - 3] + "..."
+    return shape
+
+
+def repeated_shapes(statements: dict[str, int], limit: int = REPEATED_SHAPES) -> list[tuple[str, int]]:
+    """The ``limit`` most repeated SQL shapes with their counts, most repeated first (ties by shape)."""
+    shapes: Counter[str] = Counter()
+    for sql, count in statements.items():
+        shapes[sql_shape(sql)] += count
+    return sorted(shapes.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def _warn(request: HttpRequest, stats: QueryStats, duration_ms: float, reasons: list[str]) -> None:
+    method = normalize_method(request.method)
+    route = route_of(request)
+    shapes = repeated_shapes(stats.statements or {})
+    named = "; ".join(f"{count}x {shape}" for shape, count in shapes)
+    message = (
+        f"{method} {route} made {stats.count} database queries in {stats.milliseconds:g} ms "
+        f"({round(duration_ms, 1):g} ms in all): {' and '.join(reasons)}. Most repeated: {named or 'none'}."
+    )
+    if shapes and shapes[0][1] > 1:
+        message += (
+            " The same query shape run again and again looks like N+1 (one query per row): load the rows "
+            "with select_related() or prefetch_related()."
+        )
+    logger.warning(
+        message,
+        extra={
+            "request_id": getattr(request, "request_id", None),
+            "method": method,
+            "route": route,
+            "db_queries": stats.count,
+            "db_time_ms": stats.milliseconds,
+            "duration_ms": round(duration_ms, 3),
+            "repeated_queries": [{"sql": shape, "count": count} for shape, count in shapes],
+        },
+    )
