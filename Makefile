@@ -39,15 +39,15 @@ demo:
 	$(PYTHON) example_project/demo.py
 
 # The benchmarks of docs/benchmarks.md, in .venv-bench (the library with every extra, the peer libraries
-# and locust). metrics_e2e.py and loadgen.py also need Debian's wrk and nginx-light. Each script writes
-# benchmarks/results/<script>.json; render_docs.py then fills the docs' tables and charts from those files.
+# and locust). metrics_e2e.py, kit_e2e.py and loadgen.py also need Debian's wrk and nginx-light. Each script
+# writes benchmarks/results/<script>.json; render_docs.py then fills the docs' tables and charts from those files.
 BENCH := .venv-bench
-BENCH_SCRIPTS := overhead metrics_e2e metrics_longrun loadgen cloudwatch_latency health db
+BENCH_SCRIPTS := overhead metrics_e2e metrics_longrun loadgen cloudwatch_latency health db logline kit_e2e
 
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)
 	$(BENCH)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,otel,loadtest]" --group bench
+	$(BENCH)/bin/python -m pip install --quiet -e ".[aws,xray,otel,loadtest,orjson]" --group bench
 
 bench: $(BENCH)/bin/python
 	@for script in $(BENCH_SCRIPTS); do \

@@ -1,7 +1,9 @@
 """Settings and URLconf of the gunicorn servers ``benchmarks/metrics_e2e.py`` drives.
 
 ``PRODKIT_BENCH_STACK`` picks the middleware: ``default`` (startproject's), ``prodkit`` (plus
-MetricsMiddleware) or ``django-prometheus`` (plus its before/after pair).
+MetricsMiddleware), ``django-prometheus`` (plus its before/after pair), ``kit`` (plus request ids, metrics
+and the JSON access log on stdout, as ``configure_logging`` sets it up) or ``bare-log`` (plus one bare stdlib
+logging line per request on stdout, the least any access log costs).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
 from benchmarks.stacks import DEFAULT_STACK
+from django_prodkit.logging import configure_logging
 
 STACK = os.environ.get("PRODKIT_BENCH_STACK", "default")
 
@@ -22,6 +25,13 @@ STACKS = {
         "django_prometheus.middleware.PrometheusBeforeMiddleware",
         *DEFAULT_STACK,
         "django_prometheus.middleware.PrometheusAfterMiddleware",
+    ],
+    "bare-log": [*DEFAULT_STACK, "benchmarks.stacks.BareAccessLogMiddleware"],
+    "kit": [
+        "django_prodkit.middleware.RequestIDMiddleware",
+        "django_prodkit.middleware.MetricsMiddleware",
+        *DEFAULT_STACK,
+        "django_prodkit.middleware.AccessLogMiddleware",
     ],
 }
 
@@ -41,7 +51,11 @@ INSTALLED_APPS = [
 MIDDLEWARE = STACKS[STACK]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
-LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+LOGGING = (
+    configure_logging(fmt="json", json_encoder="json")  # the standard library's encoder, as installed by default
+    if STACK == "kit"
+    else {"version": 1, "disable_existing_loggers": False, "root": {"level": "ERROR"}}
+)
 PRODKIT = {"METRICS_TOKENS": ["bench-token"], "METRICS_TOP_ENDPOINTS": 10}
 
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime, timezone
 from typing import Any
 
 import structlog
 
+from django_prodkit.json_lines import JSON_ENCODERS, SecondClock, encode_lenient, json_default, line_encoder
 from django_prodkit.request_id import get_request_id, last_finished_in_thread
 from django_prodkit.tasks.context import get_work_fields
 from django_prodkit.tracing.context import get_span_id, get_trace_id
@@ -59,80 +58,73 @@ def _request_id_of(record: logging.LogRecord) -> str | None:
     return request_id if isinstance(request_id, str) else None
 
 
-def _fields(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = {}
-    for key, value in record.__dict__.items():
-        if key not in _RECORD_ATTRS and key != STRUCTLOG_FIELDS:
-            fields[key] = value
-    structlog_fields = record.__dict__.get(STRUCTLOG_FIELDS)
+#: The fields every JSON line starts with; extra fields of the same name are renamed ``extra_<name>``.
+_CORE_FIELDS = frozenset({"timestamp", "level", "logger", "event"})
+
+#: Record attributes that are not fields: ``LogRecord``'s own and the carrier of structlog's fields.
+_NOT_FIELDS = _RECORD_ATTRS | {STRUCTLOG_FIELDS}
+
+
+def _add_fields(payload: dict[str, Any], record: logging.LogRecord, renamed: frozenset[str]) -> dict[str, Any]:
+    """``payload`` with the record's fields added, a field named in ``renamed`` as ``extra_<name>``.
+
+    The fields: the record's extra attributes, structlog's event fields, ``request_id``, the running task's or
+    command's ids, and the trace and span ids. One pass into one dict: this runs for every line.
+    """
+    attrs = record.__dict__
+    for key, value in attrs.items():
+        if key not in _NOT_FIELDS:
+            payload[f"extra_{key}" if key in renamed else key] = value
+    structlog_fields = attrs.get(STRUCTLOG_FIELDS)
     if structlog_fields:
-        fields.update(structlog_fields)
-    if fields.get("request_id") is None:
-        fields["request_id"] = _request_id_of(record)
+        for key, value in structlog_fields.items():
+            payload[f"extra_{key}" if key in renamed else key] = value
+    if payload.get("request_id") is None:
+        payload["request_id"] = _request_id_of(record)
     work = get_work_fields()
     if work is not None:
         # A task's or command's ids; fields the line set itself win.
         for key, value in work.items():
-            fields.setdefault(key, value)
-    if "trace_id" not in fields:
+            payload.setdefault(key, value)
+    if "trace_id" not in payload:
         trace_id = get_trace_id()
         if trace_id is not None:
-            fields["trace_id"] = trace_id
+            payload["trace_id"] = trace_id
             span_id = get_span_id()
             if span_id is not None:
-                fields["span_id"] = span_id
-    return fields
-
-
-def _json_default(value: Any) -> str:
-    return str(value)
-
-
-#: The fields every JSON line starts with; extra fields of the same name are renamed ``extra_<name>``.
-_CORE_FIELDS = frozenset({"timestamp", "level", "logger", "event"})
-
-_MAX_DEPTH = 8
-
-
-def _jsonable(value: Any, depth: int) -> Any:
-    """``value`` with string keys, finite floats and bounded depth, for a record ``json.dumps`` refused."""
-    if depth > _MAX_DEPTH:
-        return repr(value)
-    if isinstance(value, dict):
-        return {str(key): _jsonable(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(item, depth + 1) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def _timestamp(record: logging.LogRecord) -> str:
-    return datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat(timespec="milliseconds")
+                payload["span_id"] = span_id
+    return payload
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per line: timestamp, level, logger, event, request_id and every extra field."""
+    """One JSON object per line: timestamp, level, logger, event, request_id and every extra field.
+
+    ``json_encoder`` picks the encoder as :func:`configure_logging`'s argument of that name does.
+    """
+
+    def __init__(self, *args: Any, json_encoder: str = "auto", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = SecondClock()
+        self._encode = line_encoder(json_encoder)
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "timestamp": _timestamp(record),
+            "timestamp": self._clock.timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
         }
         # A field may not forge the level, logger, time or event that alerts rely on: it is kept, renamed.
-        for key, value in _fields(record).items():
-            payload[f"extra_{key}" if key in _CORE_FIELDS else key] = value
+        _add_fields(payload, record, _CORE_FIELDS)
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             payload["stack"] = self.formatStack(record.stack_info)
         try:
-            return json.dumps(payload, default=_json_default, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError):
+            return self._encode(payload)
+        except (TypeError, ValueError, RecursionError):
             # Non-string dict keys, NaN or infinity, a cycle: write what can be written rather than lose the line.
-            return json.dumps(_jsonable(payload, 0), default=_json_default, ensure_ascii=False)
+            return encode_lenient(payload)
 
 
 def _console_value(value: Any) -> str:
@@ -140,7 +132,7 @@ def _console_value(value: Any) -> str:
         text = value
     else:
         try:
-            text = json.dumps(value, default=_json_default)
+            text = json.dumps(value, default=json_default)
         except (TypeError, ValueError):
             text = repr(value)
     if not text or any(c.isspace() or not c.isprintable() or c in "\"'=" for c in text):
@@ -154,7 +146,7 @@ class ConsoleFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         clock = time.strftime("%H:%M:%S", time.localtime(record.created))
         parts = [f"{clock}.{int(record.msecs):03d}", f"{record.levelname:<7}", f"{record.name}:", record.getMessage()]
-        parts.extend(f"{key}={_console_value(value)}" for key, value in _fields(record).items())
+        parts.extend(f"{key}={_console_value(value)}" for key, value in _add_fields({}, record, frozenset()).items())
         line = " ".join(parts)
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -178,19 +170,25 @@ def configure_logging(
     fmt: str = "json",
     level: str = "INFO",
     loggers: Mapping[str, Mapping[str, Any]] | None = None,
+    json_encoder: str = "auto",
 ) -> dict[str, Any]:
     """Configure structlog and return a ``LOGGING`` dict for Django's settings.
 
     Both structlog events and stdlib records (Django's own ``django.request`` and ``django.server``
     included) go to one stdout handler, as JSON lines (``fmt="json"``, for production) or readable
     console lines (``fmt="console"``, for development), each with the current ``request_id``.
-    ``loggers`` adds or overrides entries of the returned ``LOGGING["loggers"]``.
+    ``loggers`` adds or overrides entries of the returned ``LOGGING["loggers"]``. ``json_encoder="auto"``
+    writes JSON lines with orjson when it is installed (the ``[orjson]`` extra), ``"json"`` always with the
+    standard library, ``"orjson"`` requires it.
     """
     if fmt not in LOG_FORMATS:
         raise ValueError(f"configure_logging(fmt={fmt!r}): use one of {', '.join(LOG_FORMATS)}.")
     level = level.upper()
     if not isinstance(logging.getLevelName(level), int):
         raise ValueError(f"configure_logging(level={level!r}): not a logging level name.")
+    if json_encoder not in JSON_ENCODERS:
+        raise ValueError(f"configure_logging(json_encoder={json_encoder!r}): use one of {', '.join(JSON_ENCODERS)}.")
+    line_encoder(json_encoder)  # json_encoder="orjson" without orjson fails here, not in dictConfig
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -206,7 +204,7 @@ def configure_logging(
         "disable_existing_loggers": False,
         "filters": {"request_id": {"()": "django_prodkit.logging.RequestIDFilter"}},
         "formatters": {
-            "json": {"()": "django_prodkit.logging.JSONFormatter"},
+            "json": {"()": "django_prodkit.logging.JSONFormatter", "json_encoder": json_encoder},
             "console": {"()": "django_prodkit.logging.ConsoleFormatter"},
         },
         "handlers": {
@@ -225,6 +223,29 @@ def configure_logging(
     }
     config["loggers"].update(loggers or {})
     return config
+
+
+def write_access_line(logger: logging.Logger, fields: Mapping[str, Any]) -> None:
+    """Hand one ``http_request`` record with ``fields`` to ``logger``'s filters and handlers.
+
+    What ``logger.info(ACCESS_EVENT, extra=fields)`` does, less the walk up the stack to find the caller (structlog's
+    logger class makes that walk several times dearer): the record names this function as its origin.
+    """
+    record = logger.makeRecord(
+        logger.name,
+        logging.INFO,
+        _ACCESS_SITE.co_filename,
+        _ACCESS_SITE.co_firstlineno,
+        ACCESS_EVENT,
+        (),
+        None,
+        _ACCESS_SITE.co_name,
+        fields,
+    )
+    logger.handle(record)
+
+
+_ACCESS_SITE = write_access_line.__code__
 
 
 def access_log_fields(

@@ -18,7 +18,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 from django_prodkit import db, health
 from django_prodkit.conf import get_config
 from django_prodkit.http import normalize_method, route_of, user_id_of
-from django_prodkit.logging import ACCESS_EVENT, access_log_fields
+from django_prodkit.logging import access_log_fields, write_access_line
 from django_prodkit.request_id import (
     aiterate_with_request_id,
     generate_request_id,
@@ -206,7 +206,7 @@ class AccessLogMiddleware(_HybridMiddleware):
             user_id_of(request),
         )
         db.add_log_fields(fields)
-        self.logger.info(ACCESS_EVENT, extra=fields)
+        write_access_line(self.logger, fields)
 
 
 class HealthCheckMiddleware(_HybridMiddleware):

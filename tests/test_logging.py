@@ -5,7 +5,11 @@ import io
 import json
 import logging
 import logging.config
+import re
+import sys
+import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -14,8 +18,18 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient, Client
 from django.utils.log import DEFAULT_LOGGING
 
-from django_prodkit.logging import ConsoleFormatter, JSONFormatter, RequestIDFilter, configure_logging
+from django_prodkit import json_lines
+from django_prodkit.logging import (
+    ConsoleFormatter,
+    JSONFormatter,
+    RequestIDFilter,
+    access_log_fields,
+    configure_logging,
+    write_access_line,
+)
 from django_prodkit.request_id import reset_request_id, set_request_id
+from django_prodkit.tasks.context import reset_work_fields, set_work_fields
+from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 
 ReadLines = Callable[[], list[str]]
 
@@ -28,11 +42,9 @@ def _restore_logging() -> None:
     structlog.reset_defaults()
 
 
-@pytest.fixture
-def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
-    """Apply ``configure_logging`` and collect what its stdout handler writes."""
-    fmt = getattr(request, "param", "json")
-    logging.config.dictConfig(configure_logging(fmt=fmt, level="INFO"))
+def _collect(config: dict[str, Any]) -> Iterator[ReadLines]:
+    """Apply a ``configure_logging`` config and collect what its stdout handler writes."""
+    logging.config.dictConfig(config)
     (handler,) = logging.getLogger().handlers
     assert isinstance(handler, logging.StreamHandler)
     buffer = io.StringIO()
@@ -46,6 +58,24 @@ def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
 
     yield read
     _restore_logging()
+
+
+@pytest.fixture
+def log_output(request: pytest.FixtureRequest) -> Iterator[ReadLines]:
+    """What ``configure_logging`` (JSON unless parametrized) writes."""
+    yield from _collect(configure_logging(fmt=getattr(request, "param", "json"), level="INFO"))
+
+
+@pytest.fixture(params=["json", "orjson"])
+def json_encoder(request: pytest.FixtureRequest) -> str:
+    """Each encoder of JSON lines: the standard library's and the optional orjson."""
+    return str(request.param)
+
+
+@pytest.fixture
+def encoded_output(json_encoder: str) -> Iterator[ReadLines]:
+    """What ``configure_logging(fmt="json", json_encoder=...)`` writes, for each encoder."""
+    yield from _collect(configure_logging(fmt="json", level="INFO", json_encoder=json_encoder))
 
 
 def records(read: ReadLines) -> list[dict[str, Any]]:
@@ -230,8 +260,6 @@ def test_json_formatter_renders_unserialisable_fields_and_exceptions() -> None:
     try:
         raise ValueError("bad")
     except ValueError:
-        import sys
-
         record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
     record.__dict__["obj"] = object()
     payload = json.loads(JSONFormatter().format(record))
@@ -259,3 +287,185 @@ def test_configure_logging_accepts_extra_loggers() -> None:
     structlog.reset_defaults()
     assert config["loggers"]["myapp"] == {"level": "DEBUG"}
     assert config["loggers"]["django.server"]["propagate"] is True
+
+
+# --- the fast path of the JSON line (issue 17) ------------------------------------------------------------------
+
+
+def _access_line(read: ReadLines, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    write_access_line(logging.getLogger("django_prodkit.access"), fields)
+    (line,) = read()
+    return line, json.loads(line)
+
+
+def test_access_line_is_the_expected_json_field_by_field(encoded_output: ReadLines, json_encoder: str) -> None:
+    request_token = set_request_id("req-fast-1")
+    trace_token = set_trace_id("1-5759e988-bd862e3fe1be46a994272793", "53995c3f42cd8ad8")
+    try:
+        before = time.time()
+        line, payload = _access_line(
+            encoded_output, access_log_fields("GET", "/api/v1/items/<slug:slug>/", "/api/v1/items/é/", 201, 1.23456, 7)
+        )
+        after = time.time()
+    finally:
+        reset_trace_id(trace_token)
+        reset_request_id(request_token)
+    expected = {
+        "timestamp": payload["timestamp"],
+        "level": "info",
+        "logger": "django_prodkit.access",
+        "event": "http_request",
+        "method": "GET",
+        "route": "/api/v1/items/<slug:slug>/",
+        "path": "/api/v1/items/é/",
+        "status": 201,
+        "duration_ms": 1.235,
+        "user_id": 7,
+        "request_id": "req-fast-1",
+        "trace_id": "1-5759e988-bd862e3fe1be46a994272793",
+        "span_id": "53995c3f42cd8ad8",
+    }
+    assert list(payload) == list(expected)
+    for key, value in expected.items():
+        assert (key, payload[key]) == (key, value)
+    # The text the stdlib encoder writes (orjson: without spaces), non-ASCII kept as it is.
+    separators = (", ", ": ") if json_encoder == "json" else (",", ":")
+    assert line == json.dumps(expected, ensure_ascii=False, separators=separators)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", payload["timestamp"])
+    assert before - 0.001 <= datetime.fromisoformat(payload["timestamp"]).timestamp() <= after
+
+
+def test_access_line_goes_through_the_loggers_filters_and_handlers(log_output: ReadLines) -> None:
+    logger = logging.getLogger("django_prodkit.access")
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    handler = Keep()
+    logger.addHandler(handler)
+    try:
+        _access_line(log_output, access_log_fields("POST", "/r/", "/r/", 200, 1.0, None))
+        (record,) = seen
+        assert (record.levelno, record.getMessage(), record.route) == (logging.INFO, "http_request", "/r/")  # type: ignore[attr-defined]
+        assert record.funcName == "write_access_line"
+        assert record.pathname.endswith("logging.py")
+        logger.addFilter(lambda record: False)
+        write_access_line(logger, access_log_fields("POST", "/r/", "/r/", 200, 1.0, None))
+        assert log_output() == []
+        assert len(seen) == 1
+    finally:
+        logger.removeHandler(handler)
+        logger.filters.clear()
+
+
+def test_access_line_keeps_forged_core_fields_odd_keys_and_values(encoded_output: ReadLines) -> None:
+    cycle: dict[str, Any] = {}
+    cycle["self"] = cycle
+    fields = {
+        **access_log_fields("GET", "/r/", "/r/", 200, 1.0, None),
+        "level": "critical",
+        "timestamp": "1970-01-01",
+        "event": "forged",
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "keys": {(1, 2): "tuple key", 3: "int key"},
+        "obj": object(),
+        "cycle": cycle,
+    }
+    _, payload = _access_line(encoded_output, fields)
+    assert (payload["level"], payload["event"], payload["logger"]) == ("info", "http_request", "django_prodkit.access")
+    assert payload["timestamp"] != "1970-01-01"
+    assert (payload["extra_level"], payload["extra_timestamp"], payload["extra_event"]) == (
+        "critical",
+        "1970-01-01",
+        "forged",
+    )
+    assert (payload["nan"], payload["inf"]) == ("nan", "-inf")
+    assert payload["keys"] == {"(1, 2)": "tuple key", "3": "int key"}
+    assert payload["obj"].startswith("<object object")
+    assert "self" in payload["cycle"]
+    assert payload["route"] == "/r/"
+
+
+def test_json_timestamps_match_datetime_across_seconds() -> None:
+    formatter = JSONFormatter()
+    for created in (1700000000.25, 1700000000.5, 1700000003.125, 1700000000.0, 1699999999.875):
+        record = _record()
+        record.created = created
+        expected = datetime.fromtimestamp(created, tz=timezone.utc).isoformat(timespec="milliseconds")
+        assert json.loads(formatter.format(record))["timestamp"] == expected
+
+
+def test_structlog_event_and_stdlib_record_have_the_same_shape(encoded_output: ReadLines) -> None:
+    structlog.get_logger("same.shape").info("hello", colour="blue")
+    logging.getLogger("same.shape").info("hello", extra={"colour": "blue"})
+    first, second = records(encoded_output)
+    assert {**first, "timestamp": None} == {**second, "timestamp": None}
+
+
+def test_the_portable_stdlib_encoder_writes_the_same_and_refuses_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    payload = {"a": "é", "b": 1.5, "c": [None, True], "d": object()}
+    expected = json.dumps(payload, default=str, ensure_ascii=False)
+    assert json_lines.encode_strict(payload) == expected
+    with pytest.raises(ValueError, match="Out of range float"):
+        json_lines.encode_strict({"x": float("nan")})
+
+    def changed_signature(markers: Any) -> None:
+        raise AssertionError("called with json.encoder's current arguments, it raises TypeError first")
+
+    monkeypatch.setattr(json.encoder, "c_make_encoder", changed_signature)
+    changed = json_lines._strict_encoder()
+    # Without the C accelerator: what a Python built without _json does, and what the portable encoder falls to.
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    pure = json_lines._strict_encoder()
+    for encode in (changed, pure):
+        assert encode(payload) == expected
+        with pytest.raises(ValueError, match="Out of range float"):
+            encode({"x": float("nan")})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [float("nan"), float("inf"), 2**70, [1, {"a": float("-inf")}], {1: "int key"}, "\ud800", object()],
+    ids=["nan", "inf", "bigint", "nested", "int-key", "surrogate", "object"],
+)
+def test_orjson_lines_are_the_stdlib_lines_for_odd_values(value: Any) -> None:
+    record = _record(value=value)
+    record.created = 1700000000.5
+    stdlib = json.loads(JSONFormatter(json_encoder="json").format(record))
+    fast = json.loads(JSONFormatter(json_encoder="orjson").format(record))
+    assert fast == stdlib
+    assert "value" in fast
+
+
+def test_auto_is_the_stdlib_encoder_without_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "orjson", None)  # what a failed import leaves
+    assert json_lines.line_encoder("auto") is json_lines.encode_strict
+    with pytest.raises(ImportError, match=r"django-prodkit\[orjson\]"):
+        json_lines.line_encoder("orjson")
+    with pytest.raises(ImportError, match="orjson"):
+        configure_logging(json_encoder="orjson")
+    structlog.reset_defaults()
+    record = _record(ratio=float("nan"))
+    assert json.loads(JSONFormatter().format(record))["ratio"] == "nan"
+
+
+def test_configure_logging_rejects_an_unknown_encoder() -> None:
+    with pytest.raises(ValueError, match="json_encoder='ujson'"):
+        configure_logging(json_encoder="ujson")
+    with pytest.raises(ValueError, match="json_encoder='ujson'"):
+        JSONFormatter(json_encoder="ujson")
+
+
+def test_json_and_console_lines_carry_the_works_ids_and_a_lines_own_field_wins(encoded_output: ReadLines) -> None:
+    token = set_work_fields({"task_id": "task-9", "task_name": "blog.notify"})
+    try:
+        logging.getLogger("work").info("ran", extra={"task_name": "own"})
+        console = ConsoleFormatter().format(_record())
+    finally:
+        reset_work_fields(token)
+    (line,) = records(encoded_output)
+    assert (line["task_id"], line["task_name"]) == ("task-9", "own")
+    assert "task_id=task-9" in console
