@@ -62,7 +62,6 @@ SCENARIOS = {
     ]
 }
 
-DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - kept open for the worker's life
 urlpatterns: list[Any] = []
 
 
@@ -74,7 +73,9 @@ def _configure(scenario: Scenario) -> None:
     from django_prodkit.logging import configure_logging
 
     logging_config = configure_logging(fmt="json", level="INFO")
-    logging_config["handlers"]["stdout"]["stream"] = "ext://benchmarks.db.DEVNULL"
+    handler = logging_config["handlers"]["stdout"]
+    handler.pop("stream", None)
+    handler.update({"class": "logging.FileHandler", "filename": os.devnull})
     settings.configure(
         DEBUG=False,
         SECRET_KEY="benchmark-only-not-secret",
