@@ -19,7 +19,6 @@ import io
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import time
@@ -29,6 +28,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import interleave  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SQLITE = "django.db.backends.sqlite3"
@@ -191,30 +192,7 @@ def measure(names: list[str], rounds: int, batches: dict[str, int], seed: int) -
         )
         for name in names
     }
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    rng = random.Random(seed)
-    try:
-        for _ in range(rounds):
-            order = names[:]
-            rng.shuffle(order)
-            for name in order:
-                proc = procs[name]
-                assert proc.stdin
-                assert proc.stdout
-                proc.stdin.write(f"{batches[SCENARIOS[name].kind]}\n")
-                proc.stdin.flush()
-                answer = proc.stdout.readline()
-                if not answer:
-                    raise SystemExit(f"worker for {name!r} died (exit {proc.wait()})")
-                samples[name].append(float(answer))
-    finally:
-        for proc in procs.values():
-            if proc.stdin:
-                proc.stdin.close()
-            proc.wait(timeout=30)
-            if proc.stdout:
-                proc.stdout.close()
-    return samples
+    return interleave(procs, rounds, seed, lambda name: batches[SCENARIOS[name].kind])
 
 
 def report(samples: dict[str, list[float]], rounds: int, batches: dict[str, int]) -> dict[str, Any]:

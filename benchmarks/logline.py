@@ -18,7 +18,6 @@ import datetime
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -28,6 +27,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import interleave  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 OURS = "django-prodkit JSON access line (stdlib json)"
@@ -137,30 +140,7 @@ def measure(rounds: int, batch: int, seed: int) -> dict[str, list[float]]:
         )
         for name in CONTENDERS
     }
-    samples: dict[str, list[float]] = {name: [] for name in CONTENDERS}
-    rng = random.Random(seed)
-    try:
-        for _ in range(rounds):
-            order = list(CONTENDERS)
-            rng.shuffle(order)
-            for name in order:
-                proc = procs[name]
-                assert proc.stdin
-                assert proc.stdout
-                proc.stdin.write(f"{batch}\n")
-                proc.stdin.flush()
-                answer = proc.stdout.readline()
-                if not answer:
-                    raise SystemExit(f"worker for {name!r} died (exit {proc.wait()})")
-                samples[name].append(float(answer))
-    finally:
-        for proc in procs.values():
-            if proc.stdin:
-                proc.stdin.close()
-            proc.wait(timeout=30)
-            if proc.stdout:
-                proc.stdout.close()
-    return samples
+    return interleave(procs, rounds, seed, lambda name: batch)
 
 
 def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import interleave  # noqa: E402
 from benchmarks.stacks import DEFAULT_STACK, BareAccessLogMiddleware  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -533,30 +533,7 @@ def measure(names: list[str], rounds: int, batch: int, seed: int) -> dict[str, l
         )
         for name in names
     }
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    rng = random.Random(seed)
-    try:
-        for _ in range(rounds):
-            order = names[:]
-            rng.shuffle(order)
-            for name in order:
-                proc = procs[name]
-                assert proc.stdin
-                assert proc.stdout
-                proc.stdin.write(f"{batch}\n")
-                proc.stdin.flush()
-                answer = proc.stdout.readline()
-                if not answer:
-                    raise SystemExit(f"worker for {name!r} died (exit {proc.wait()})")
-                samples[name].append(float(answer))
-    finally:
-        for proc in procs.values():
-            if proc.stdin:
-                proc.stdin.close()
-            proc.wait(timeout=30)
-            if proc.stdout:
-                proc.stdout.close()
-    return samples
+    return interleave(procs, rounds, seed, lambda name: batch)
 
 
 def report(samples: dict[str, list[float]], rounds: int, batch: int) -> dict[str, Any]:
