@@ -18,6 +18,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import AsyncClient, Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -199,7 +200,7 @@ def test_counting_is_off_and_no_wrapper_installed_when_nothing_reports(settings:
                 cursor.execute("SELECT 1")
             seen.append(db.count_query in connection.execute_wrappers)
         finally:
-            connection.close()
+            BaseDatabaseWrapper.close(connection)  # close() keeps in-memory SQLite open
 
     worker = threading.Thread(target=query)
     worker.start()
@@ -228,7 +229,7 @@ def test_a_connection_opened_inside_a_users_execute_wrapper_block_keeps_both_wra
                 cursor.execute("SELECT 1")
             db_wrapper_installed.append(list(connection.execute_wrappers))
         finally:
-            connection.close()
+            BaseDatabaseWrapper.close(connection)  # close() keeps in-memory SQLite open
 
     db.install()
     try:

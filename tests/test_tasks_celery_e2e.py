@@ -219,25 +219,32 @@ def test_tasks_carry_their_requests_ids_and_are_counted_exactly(stack: dict[str,
     assert f'prodkit_tasks_total{{outcome="succeeded",task="tests.record"}} {float(REQUESTS + 1)}' in body.decode()
 
 
-def wait_for_segments(daemon: Daemon, count: int) -> list[dict[str, Any]]:
+def wait_for_trace(daemon: Daemon, path: str, operation: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The request segments for ``path`` and the task segments of ``operation`` in their trace, once both came.
+
+    Other tests of the module share the daemon, so segments of earlier requests and tasks may arrive first.
+    """
     found: list[dict[str, Any]] = []
+    webs: list[dict[str, Any]] = []
+    tasks: list[dict[str, Any]] = []
     deadline = time.monotonic() + DEADLINE_SECONDS
-    while len(found) < count and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         found += daemon.segments()
+        webs = [s for s in found if s.get("http", {}).get("request", {}).get("url", "").endswith(path)]
+        traces = {web["trace_id"] for web in webs}
+        tasks = [s for s in found if s.get("annotations", {}).get("operation") == operation and s["trace_id"] in traces]
+        if webs and tasks:
+            break
         time.sleep(0.05)
-    return found
+    return webs, tasks
 
 
 def test_the_trace_continues_into_the_task(stack: dict[str, Any], daemon: Daemon) -> None:
     response = enqueue(stack["web_port"], "record", "traced", "req-traced")
-    wait_for_counts(stack["web_port"], 1)
-    segments = wait_for_segments(daemon, 2)
-    (web,) = [
-        segment
-        for segment in segments
-        if segment.get("http", {}).get("request", {}).get("url", "").endswith("/traced/")
-    ]
-    (task,) = [segment for segment in segments if segment.get("annotations", {}).get("operation") == "tests.record"]
+    webs, tasks = wait_for_trace(daemon, "/traced/", "tests.record")
+    assert len(webs) == 1, webs
+    assert len(tasks) == 1, tasks
+    (web,), (task,) = webs, tasks
     # The task's segment is in the request's trace, a child of the request's segment.
     assert task["trace_id"] == web["trace_id"]
     assert task["parent_id"] == web["id"]
