@@ -205,6 +205,11 @@ class AccessLogMiddleware(_HybridMiddleware):
             duration_ms,
             user_id_of(request),
         )
+        trace = request.__dict__.get("prodkit_trace")
+        if trace is not None and trace.trace_id is not None:
+            # Placed above TracingMiddleware (as recommended), this line is written after the trace's context
+            # was restored: its id comes from the request's trace instead.
+            fields["trace_id"] = trace.trace_id
         db.add_log_fields(fields)
         write_access_line(self.logger, fields)
 

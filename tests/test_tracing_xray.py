@@ -25,6 +25,7 @@ TRACE_ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT = "53995c3f42cd8ad8"
 REQUEST_ID = "django_prodkit.middleware.RequestIDMiddleware"
 XRAY = "django_prodkit.middleware.XRayMiddleware"
+ACCESS_LOG = "django_prodkit.middleware.AccessLogMiddleware"
 NOTHING_SAMPLED = {"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.0}}
 
 
@@ -182,6 +183,29 @@ def test_trace_id_is_in_log_lines(tracing: Any, daemon: Daemon) -> None:
     finally:
         view_logger.removeHandler(handler)
         view_logger.setLevel(logging.NOTSET)
+    unsampled, sampled = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert unsampled["trace_id"] == TRACE_ROOT
+    assert sampled["trace_id"] == daemon.segments()[0]["trace_id"]
+
+
+def test_the_access_line_above_the_tracing_middleware_has_the_trace_id(
+    tracing: Any, daemon: Daemon, settings: Any
+) -> None:
+    # The recommended order puts AccessLogMiddleware above TracingMiddleware: its line is written after the
+    # trace's context is restored, and must still name the request's trace.
+    settings.MIDDLEWARE = [REQUEST_ID, ACCESS_LOG, XRAY]
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JSONFormatter())
+    access_logger = logging.getLogger("django_prodkit.access")
+    access_logger.addHandler(handler)
+    access_logger.setLevel(logging.INFO)
+    try:
+        Client().get("/api/v1/hello/", HTTP_X_AMZN_TRACE_ID=f"Root={TRACE_ROOT};Sampled=0")
+        Client().get("/api/v1/hello/")
+    finally:
+        access_logger.removeHandler(handler)
+        access_logger.setLevel(logging.NOTSET)
     unsampled, sampled = (json.loads(line) for line in stream.getvalue().splitlines())
     assert unsampled["trace_id"] == TRACE_ROOT
     assert sampled["trace_id"] == daemon.segments()[0]["trace_id"]
