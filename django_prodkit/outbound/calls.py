@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,3 +71,27 @@ def end_call(span: Span, status: int | None, exception: BaseException | None = N
         span.set_attribute("error.type", type(exception).__qualname__)
         span.record_exception(exception)
     span.end(error=exception is not None or (status is not None and status >= 500))
+
+
+class OutboundCall:
+    """One instrumented call: the headers added and the span started on creation, ended on leaving the block.
+
+    ``with OutboundCall(method, url, headers) as call: ...; call.status = <status>``; an exception leaving the
+    block is recorded on the span and propagates. While the block runs, ``in_call`` is set.
+    """
+
+    def __init__(self, method: str, url: str, headers: MutableMapping[str, Any]) -> None:
+        self.span = start_call(method, url, headers)
+        self.status: int | None = None
+        self._token: Token[bool] | None = None
+
+    def __enter__(self) -> OutboundCall:
+        self._token = in_call.set(True)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._token is not None:
+            in_call.reset(self._token)
+        end_call(self.span, None if exc is not None else self.status, exc)

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from django_prodkit.outbound.calls import enabled, end_call, in_call, start_call
+from django_prodkit.outbound.calls import OutboundCall, enabled, in_call
 
 CLIENT = "httpx"
 
@@ -17,16 +17,9 @@ def _send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> Any:
     assert _originals is not None
     if in_call.get() or not enabled(CLIENT):
         return _originals[0](self, request, **kwargs)
-    span = start_call(request.method, str(request.url), request.headers)
-    token = in_call.set(True)
-    try:
+    with OutboundCall(request.method, str(request.url), request.headers) as call:
         response = _originals[0](self, request, **kwargs)
-    except BaseException as exc:
-        end_call(span, None, exc)
-        raise
-    finally:
-        in_call.reset(token)
-    end_call(span, response.status_code)
+        call.status = response.status_code
     return response
 
 
@@ -34,16 +27,9 @@ async def _asend(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any)
     assert _originals is not None
     if in_call.get() or not enabled(CLIENT):
         return await _originals[1](self, request, **kwargs)
-    span = start_call(request.method, str(request.url), request.headers)
-    token = in_call.set(True)
-    try:
+    with OutboundCall(request.method, str(request.url), request.headers) as call:
         response = await _originals[1](self, request, **kwargs)
-    except BaseException as exc:
-        end_call(span, None, exc)
-        raise
-    finally:
-        in_call.reset(token)
-    end_call(span, response.status_code)
+        call.status = response.status_code
     return response
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import requests
 
-from django_prodkit.outbound.calls import enabled, end_call, in_call, start_call
+from django_prodkit.outbound.calls import OutboundCall, enabled, in_call
 
 CLIENT = "requests"
 
@@ -16,16 +16,9 @@ _original: Any = None
 def _send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
     if in_call.get() or not enabled(CLIENT):
         return _original(self, request, **kwargs)
-    span = start_call(request.method or "GET", request.url or "", request.headers)
-    token = in_call.set(True)
-    try:
+    with OutboundCall(request.method or "GET", request.url or "", request.headers) as call:
         response = _original(self, request, **kwargs)
-    except BaseException as exc:
-        end_call(span, None, exc)
-        raise
-    finally:
-        in_call.reset(token)
-    end_call(span, response.status_code)
+        call.status = response.status_code
     return response
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from urllib3.connectionpool import HTTPConnectionPool
 
-from django_prodkit.outbound.calls import enabled, end_call, in_call, start_call
+from django_prodkit.outbound.calls import OutboundCall, enabled, in_call
 
 CLIENT = "urllib3"
 
@@ -21,16 +21,9 @@ def _urlopen(
     # A copy: the caller's dict (or the pool's defaults) must not keep this request's ids.
     headers = dict(headers if headers is not None else self.headers)
     full_url = url if "://" in url else f"{self.scheme}://{self.host}:{self.port}{url}"
-    span = start_call(method, full_url, headers)
-    token = in_call.set(True)
-    try:
+    with OutboundCall(method, full_url, headers) as call:
         response = _original(self, method, url, body, headers, **kwargs)
-    except BaseException as exc:
-        end_call(span, None, exc)
-        raise
-    finally:
-        in_call.reset(token)
-    end_call(span, response.status)
+        call.status = response.status
     return response
 
 
