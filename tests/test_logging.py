@@ -4,8 +4,8 @@ import asyncio
 import io
 import json
 import logging
-import os
 import logging.config
+import os
 import re
 import sys
 import time
