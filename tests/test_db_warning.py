@@ -57,7 +57,8 @@ LITERAL_FORMS = [
 def test_every_literal_form_is_taken_out(vendor: str | None, sql: str, expected: str) -> None:
     shape = sql_shape(sql, vendor)
     assert shape == expected
-    assert "sec" not in shape.lower() and "53" not in shape and "1010" not in shape
+    for secret in ("sec", "53", "1010"):
+        assert secret not in shape.lower()
 
 
 def test_double_quotes_are_identifiers_except_on_mysql() -> None:
