@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "SLOW_REQUEST_MS": None,
     # Issue 27: the warning line once per route per interval; readiness probes of what a site depends on.
     "DB_QUERY_WARNING_INTERVAL": 60.0,
+    "HEALTH_CHECK_REDIS_URLS": [],
+    "HEALTH_CHECK_BROKER_URL": None,
+    "HEALTH_CHECK_STORAGES": None,
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -112,6 +115,9 @@ SCHEMA: dict[str, Any] = {
     "DB_QUERY_WARNING": (int, type(None)),
     "SLOW_REQUEST_MS": (float, type(None)),
     "DB_QUERY_WARNING_INTERVAL": float,
+    "HEALTH_CHECK_REDIS_URLS": ListOf(str),
+    "HEALTH_CHECK_BROKER_URL": (str, type(None)),
+    "HEALTH_CHECK_STORAGES": (ListOf(str), type(None)),
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
@@ -210,8 +216,7 @@ def type_errors(user: Mapping[str, Any]) -> list[str]:
             spec = schema[key]
             if not _matches(value, spec):
                 errors.append(
-                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, "
-                    f"got {_shown(prefix + str(key), value)}."
+                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, got {_shown(prefix + str(key), value)}."
                 )
             elif isinstance(spec, dict):
                 walk(value, spec, f"{prefix}{key}.")

@@ -90,7 +90,6 @@ def sql_shape(sql: str, vendor: str | None = None) -> str:
     return shape
 
 
-
 def repeated_shapes(statements: Mapping[tuple[str, str], int], limit: int = REPEATED_SHAPES) -> list[tuple[str, int]]:
     """The ``limit`` most repeated shapes of ``{(vendor, sql): count}``, most repeated first (ties by shape)."""
     shapes: Counter[str] = Counter()
