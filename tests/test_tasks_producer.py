@@ -21,8 +21,10 @@ def nothing() -> None:
 
 
 @pytest.fixture
-def otel(settings: Any, receiver: Receiver) -> None:  # noqa: F811
+def otel(settings: Any, receiver: Receiver) -> Receiver:  # noqa: F811
+    """OpenTelemetry on, sending to the test's OTLP receiver."""
     settings.PRODKIT = {"SERVICE_NAME": "blog-api", "OTEL": {"ENABLED": True, "ENDPOINT": receiver.url}}
+    return receiver
 
 
 @pytest.fixture
@@ -35,9 +37,7 @@ def app() -> Iterator[Celery]:
     celery_app.close()
 
 
-def test_sending_a_task_makes_a_producer_span_that_the_message_continues(
-    otel: None, receiver: Receiver, app: Celery
-) -> None:
+def test_sending_a_task_makes_a_producer_span_that_the_message_continues(otel: Receiver, app: Celery) -> None:
     sent: list[dict[str, Any]] = []
 
     def capture(headers: dict[str, Any] | None = None, **kwargs: Any) -> None:
@@ -53,7 +53,7 @@ def test_sending_a_task_makes_a_producer_span_that_the_message_continues(
         outer.end()
     finally:
         signals.after_task_publish.disconnect(capture)
-    spans = {span.name: span for span in flushed(receiver)}
+    spans = {span.name: span for span in flushed(otel)}
     producer, handle = spans["send tests.producer.send_me"], spans["handle"]
     assert producer.kind == "producer"
     assert (producer.trace_id, producer.parent_span_id) == (handle.trace_id, handle.span_id)
@@ -70,8 +70,8 @@ def test_sending_a_task_makes_a_producer_span_that_the_message_continues(
     assert integration._publishing == {}
 
 
-def test_without_a_trace_sending_makes_no_span_and_keeps_nothing(otel: None, receiver: Receiver, app: Celery) -> None:
+def test_without_a_trace_sending_makes_no_span_and_keeps_nothing(otel: Receiver, app: Celery) -> None:
     task = app.task(name="tests.producer.untraced")(nothing)
     task.apply_async()
-    assert flushed(receiver) == []
+    assert flushed(otel) == []
     assert integration._publishing == {}
