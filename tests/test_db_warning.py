@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,8 @@ from django.test import Client
 from django_prodkit.db.checks import check_database_figures
 from django_prodkit.db.shapes import sql_shape
 from django_prodkit.db.warning import EVENT, WarningLimiter
+from django_prodkit.logging import JSONFormatter
+from tests.test_doc_snippets import doc_json
 
 REQUEST_ID = "django_prodkit.middleware.RequestIDMiddleware"
 MY_ACCESS_LOG = "tests.custom_middleware.MyAccessLog"
@@ -91,6 +94,11 @@ def test_a_hot_n_plus_one_view_writes_one_line_then_counts_what_it_left_out(
         assert client.get("/api/v1/db/n-plus-one/").status_code == 200
     [line] = [r for r in caplog.records if r.name == "django_prodkit.db"]
     assert (line.getMessage(), line.suppressed, line.db_queries) == (EVENT, 0, 20)  # type: ignore[attr-defined]
+    # The example in docs/database.md is a real line: the same keys and event.
+    written = json.loads(JSONFormatter().format(line))
+    documented = doc_json("database.md", "repeated_queries")
+    assert set(written) == set(documented)
+    assert written["event"] == documented["event"]
     # With the interval at 0, every request writes its line, each with nothing suppressed.
     caplog.clear()
     settings.PRODKIT = {"DB_QUERY_WARNING": 10, "DB_QUERY_WARNING_INTERVAL": 0}

@@ -29,6 +29,7 @@ api = [
     path("call-out/async/", views.acall_out, name="acall-out"),
     path("call-out/<str:client>/", views.call_out, name="call-out"),
     path("async-wait/", views.async_wait, name="async-wait"),
+    path("hangs/", views.hangs, name="hangs"),
 ]
 
 urlpatterns = [
