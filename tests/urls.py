@@ -30,6 +30,7 @@ api = [
     path("call-out/<str:client>/", views.call_out, name="call-out"),
     path("async-wait/", views.async_wait, name="async-wait"),
     path("hangs/", views.hangs, name="hangs"),
+    path("db/literals/", views_db.literals, name="db-literals"),
 ]
 
 urlpatterns = [
