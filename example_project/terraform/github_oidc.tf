@@ -75,11 +75,18 @@ locals {
         Action   = ["ecs:UpdateExpressGatewayService", "ecs:DescribeExpressGatewayService"]
         Resource = [local.service_arn]
       },
+      # wait_for_deployment.py follows the deployment the update started until ECS calls it SUCCESSFUL.
       {
-        Sid      = "WaitForTheRollout"
+        Sid      = "FindTheDeployment"
         Effect   = "Allow"
-        Action   = ["ecs:DescribeServices"]
-        Resource = ["*"]
+        Action   = ["ecs:ListServiceDeployments"]
+        Resource = [local.service_arn]
+      },
+      {
+        Sid      = "FollowTheDeployment"
+        Effect   = "Allow"
+        Action   = ["ecs:DescribeServiceDeployments"]
+        Resource = ["arn:aws:ecs:${var.region}:${data.aws_caller_identity.current.account_id}:service-deployment/${var.service_name}/${var.service_name}/*"]
       },
       {
         Sid      = "PassTaskRoles"
