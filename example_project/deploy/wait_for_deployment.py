@@ -7,12 +7,15 @@ itself (``ListServiceDeployments`` to find the one that started after ``--since`
 deadline. The deadline is at least the deployment's bake times (canary and final) plus a margin, whatever
 ``--timeout`` says, so the step cannot give up while ECS is still watching the alarms.
 
-Run from the deploy workflow right after ``aws ecs update-express-gateway-service``::
+With ``--image`` it first rolls that image out on an Express service (its primary container as it is, with only
+the image changed: ``DescribeExpressGatewayService`` then ``UpdateExpressGatewayService``); without it, it follows
+a deployment started at ``--since`` by someone else::
 
-    python example_project/deploy/wait_for_deployment.py --service-arn "$SERVICE_ARN" --since "$STARTED"
+    python example_project/deploy/wait_for_deployment.py --service-arn "$SERVICE_ARN" --image "$IMAGE"
 
 Needs ``ecs:ListServiceDeployments`` on the service and ``ecs:DescribeServiceDeployments`` on its
-``service-deployment/<cluster>/<service>/*`` ARNs (example_project/terraform/github_oidc.tf grants both).
+``service-deployment/<cluster>/<service>/*`` ARNs, and with ``--image`` ``ecs:DescribeExpressGatewayService``,
+``ecs:UpdateExpressGatewayService`` and ``iam:PassRole`` (example_project/terraform/github_oidc.tf grants them).
 """
 
 from __future__ import annotations
@@ -161,6 +164,19 @@ def wait(
         watch.sleep(interval)
 
 
+def roll_out(client: Any, service_arn: str, image: str) -> dt.datetime:
+    """Replace the image of the Express service's primary container; return when the update was sent."""
+    service = client.describe_express_gateway_service(serviceArn=service_arn)["service"]
+    configurations = service.get("activeConfigurations") or []
+    if not configurations or "primaryContainer" not in configurations[0]:
+        raise DeploymentError(f"{service_arn} has no active configuration with a primary container to update")
+    container = {**configurations[0]["primaryContainer"], "image": image}
+    # ListServiceDeployments filters on ECS's clock; a second back covers a clock a little behind ours.
+    sent = dt.datetime.now(tz=dt.timezone.utc) - dt.timedelta(seconds=1)
+    client.update_express_gateway_service(serviceArn=service_arn, primaryContainer=container)
+    return sent
+
+
 def parse_since(raw: str) -> dt.datetime:
     """Seconds since the epoch (``date +%s``) or an ISO 8601 time with its offset."""
     try:
@@ -189,7 +205,9 @@ def positive(raw: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--service-arn", required=True, help="the ECS (Express) service ARN")
-    parser.add_argument("--since", required=True, type=parse_since, help="when the update was sent (epoch seconds)")
+    start = parser.add_mutually_exclusive_group(required=True)
+    start.add_argument("--image", help="roll this image out on the Express service first, then follow it")
+    start.add_argument("--since", type=parse_since, help="follow a deployment started after this (epoch seconds)")
     parser.add_argument("--timeout", type=positive, default=DEFAULT_TIMEOUT, help="seconds (raised to the bake times)")
     parser.add_argument("--interval", type=positive, default=DEFAULT_INTERVAL, help="seconds between polls")
     parser.add_argument("--region", default=None, help="AWS region (default: the environment's)")
@@ -206,7 +224,12 @@ def main(argv: Sequence[str] | None = None, client: Any = None, out: TextIO = sy
         client = boto3.client("ecs", region_name=args.region, config=Config(retries={"mode": "standard"}))
     watch = Watch(client, out=out)
     try:
-        arn = wait(watch, args.service_arn, args.since, args.timeout, args.interval)
+        parse_service_arn(args.service_arn)
+        since = args.since
+        if args.image:
+            since = roll_out(client, args.service_arn, args.image)
+            watch.say(f"rolling out {args.image}")
+        arn = wait(watch, args.service_arn, since, args.timeout, args.interval)
     except DeploymentError as exc:
         watch.error(str(exc))
         return 1

@@ -131,3 +131,21 @@ variable "github_repository" {
   type        = string
   default     = ""
 }
+
+variable "secondary_region" {
+  description = "ECS Express only: a second AWS region to run the service in, behind Route 53 failover (multi_region.tf); empty for one region. Needs failover_domain_name, hosted_zone_id and the secrets replicated to that region."
+  type        = string
+  default     = ""
+}
+
+variable "failover_domain_name" {
+  description = "With secondary_region: the host name of the Route 53 failover pair (e.g. origin.api.example.com) that CloudFront uses as its origin."
+  type        = string
+  default     = ""
+}
+
+variable "hosted_zone_id" {
+  description = "With secondary_region: the Route 53 hosted zone that holds failover_domain_name."
+  type        = string
+  default     = ""
+}

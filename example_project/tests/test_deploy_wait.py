@@ -13,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from deploy import wait_for_deployment as wfd
 
@@ -262,6 +262,8 @@ def test_main_reports_success_and_annotates_on_github(
     ("args", "message"),
     [
         (["--since", "0"], "--service-arn"),
+        (["--service-arn", SERVICE_ARN], "one of the arguments --image --since is required"),
+        (["--service-arn", SERVICE_ARN, "--since", "0", "--image", "x:1"], "not allowed with argument"),
         (["--service-arn", SERVICE_ARN, "--since", "yesterday"], "neither epoch seconds nor an ISO 8601 time"),
         (["--service-arn", SERVICE_ARN, "--since", "2026-12-07T12:00:00"], "has no UTC offset"),
         (["--service-arn", SERVICE_ARN, "--since", "0", "--timeout", "-5"], "not a positive number"),
@@ -275,3 +277,46 @@ def test_bad_arguments_exit_2_with_a_message(
         wfd.main(args, client=object())
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_image_rolls_out_keeping_the_container_then_follows_the_deployment(ecs: tuple[Any, Stubber]) -> None:
+    client, stubber = ecs
+    container = {
+        "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/blog-api:old",
+        "containerPort": 8080,
+        "awsLogsConfiguration": {"logGroup": "/ecs/blog-api", "logStreamPrefix": "blog-api"},
+        "environment": [{"name": "SERVICE_NAME", "value": "blog-api"}],
+        "secrets": [{"name": "DATABASE_URL", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:db"}],
+    }
+    service = {
+        "serviceArn": SERVICE_ARN,
+        "serviceName": SERVICE,
+        "cluster": CLUSTER,
+        "status": {"statusCode": "ACTIVE"},
+        "activeConfigurations": [{"serviceRevisionArn": OLD_REVISION, "primaryContainer": container}],
+    }
+    stubber.add_response("describe_express_gateway_service", {"service": service}, {"serviceArn": SERVICE_ARN})
+    new_image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/blog-api:abc123"
+    stubber.add_response(
+        "update_express_gateway_service",
+        {"service": {"serviceArn": SERVICE_ARN, "serviceName": SERVICE, "cluster": CLUSTER}},
+        {"serviceArn": SERVICE_ARN, "primaryContainer": {**container, "image": new_image}},
+    )
+    stubber.add_response(
+        "list_service_deployments",
+        listed(DEPLOYMENT_ARN),
+        {"cluster": CLUSTER, "service": SERVICE, "createdAt": {"after": ANY}},
+    )
+    expect_describe(stubber, described("SUCCESSFUL", "CLEAN_UP"))
+    out = io.StringIO()
+    assert wfd.main(["--service-arn", SERVICE_ARN, "--image", new_image], client=client, out=out) == 0
+    assert out.getvalue().startswith(f"rolling out {new_image}\n")
+
+
+def test_image_on_a_service_without_configuration_fails_cleanly(ecs: tuple[Any, Stubber]) -> None:
+    client, stubber = ecs
+    service = {"serviceArn": SERVICE_ARN, "activeConfigurations": []}
+    stubber.add_response("describe_express_gateway_service", {"service": service}, {"serviceArn": SERVICE_ARN})
+    out = io.StringIO()
+    assert wfd.main(["--service-arn", SERVICE_ARN, "--image", "x:1"], client=client, out=out) == 1
+    assert "has no active configuration with a primary container" in out.getvalue()
