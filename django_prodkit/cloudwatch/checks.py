@@ -1,4 +1,4 @@
-"""System checks for ``PRODKIT["CLOUDWATCH"]`` (ids ``prodkit.E040``-``E049`` and ``W040``-``W049``)."""
+"""System checks for ``PRODKIT["CLOUDWATCH"]`` (ids ``prodkit.E040``-``E049``, ``W040``-``W049`` and ``W150``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit.cloudwatch.config import MAX_DIMENSION_VALUE, MAX_EXTRA_DIMENSIONS, MODES, RESERVED_DIMENSIONS
+from django_prodkit.cloudwatch.config import (
+    INSTANCE_DIMENSION,
+    MAX_DIMENSION_VALUE,
+    MAX_EXTRA_DIMENSIONS,
+    MODES,
+    RESERVED_DIMENSIONS,
+)
 from django_prodkit.conf import get_config
 from django_prodkit.stack import index_of
 
@@ -25,6 +31,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E047": "CLOUDWATCH.API_TIMEOUT is not a positive number of seconds.",
     "prodkit.W040": "CloudWatch is enabled but MetricsMiddleware is not in MIDDLEWARE.",
     "prodkit.W041": "CLOUDWATCH.MODE is 'api' but boto3 finds no AWS region.",
+    "prodkit.W150": "CloudWatch metrics carry dimensions beyond Service: alarms on Service alone see no data.",
 }
 
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
@@ -137,4 +144,30 @@ def check_cloudwatch(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
                 id="prodkit.W041",
             )
         )
+    messages.extend(_alarm_dimension_warnings(cw, config["METRICS_INSTANCE"]))
     return messages
+
+
+def _alarm_dimension_warnings(cw: Mapping[str, Any], instance: str) -> list[checks.CheckMessage]:
+    """CloudWatch keeps one series per dimension set: the kit's service-wide set grows with the extra dimensions."""
+    extra = sorted({*(cw["DIMENSIONS"] or {}), *([INSTANCE_DIMENSION] if instance else [])})
+    if not cw["ENABLED"] or not extra:
+        return []
+    names = ", ".join(["Service", *extra])
+    return [
+        checks.Warning(
+            f"CloudWatch metrics are published with the dimensions {names}; an alarm or graph that names only "
+            "Service (as the example's Terraform does) matches no series and never fires.",
+            hint=(
+                "Give the alarms the same dimensions (the example's Terraform: local.prodkit_dimensions)"
+                + (
+                    "; METRICS_INSTANCE differs per instance, so no fixed alarm covers the service: leave it unset "
+                    "where CloudWatch alarms watch the service, or alarm on a SEARCH() expression"
+                    if instance
+                    else ""
+                )
+                + ". Silence prodkit.W150 once they do."
+            ),
+            id="prodkit.W150",
+        )
+    ]

@@ -116,6 +116,11 @@ resource "aws_acm_certificate" "failover" {
   count             = local.two_regions ? 1 : 0
   domain_name       = var.failover_domain_name
   validation_method = "DNS"
+
+  # A renewed or changed certificate exists before the listener lets go of the old one.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_acm_certificate" "failover_secondary" {
@@ -123,6 +128,11 @@ resource "aws_acm_certificate" "failover_secondary" {
   provider          = aws.secondary
   domain_name       = var.failover_domain_name
   validation_method = "DNS"
+
+  # A renewed or changed certificate exists before the listener lets go of the old one.
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # ACM asks for the same validation record in every region for one name and account.
