@@ -32,7 +32,8 @@ from typing import Any, TextIO
 SUCCESSFUL = "SUCCESSFUL"
 #: Statuses after which this deployment will never be SUCCESSFUL: ECS rolls back, or someone stopped it.
 FAILED = frozenset(
-    {"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED", "STOP_REQUESTED", "STOPPED"}
+    {"ROLLBACK_REQUESTED", "ROLLBACK_IN_PROGRESS", "ROLLBACK_SUCCESSFUL", "ROLLBACK_FAILED"}
+    | {"STOP_REQUESTED", "STOPPED"}
 )
 DEFAULT_TIMEOUT = 40 * 60
 DEFAULT_INTERVAL = 15.0
@@ -233,7 +234,8 @@ def main(argv: Sequence[str] | None = None, client: Any = None, out: TextIO = sy
     except DeploymentError as exc:
         watch.error(str(exc))
         return 1
-    except Exception as exc:  # noqa: BLE001 - botocore's errors: credentials, network, throttling, access denied
+    except Exception as exc:
+        # botocore's errors (credentials, network, throttling, access denied): one line, not a traceback.
         watch.error(f"cannot follow the deployment: {type(exc).__name__}: {exc}")
         return 1
     watch.say(f"deployment {arn} SUCCESSFUL")

@@ -270,9 +270,7 @@ def test_main_reports_success_and_annotates_on_github(
         (["--service-arn", SERVICE_ARN, "--since", "0", "--interval", "soon"], "not a positive number"),
     ],
 )
-def test_bad_arguments_exit_2_with_a_message(
-    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_bad_arguments_exit_2_with_a_message(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         wfd.main(args, client=object())
     assert exit_info.value.code == 2

@@ -338,7 +338,8 @@ def test_ecs_express_alarms_watch_django_prodkits_own_metrics(tf: Terraform, exp
     assert setting(tf, express, alarm(express, "server_errors")["threshold"]) == 10
     for name in ("error_rate", "latency", "server_errors"):
         assert alarm(express, name)["alarm_actions"] == ["${var.alarm_topic_arn}"]
-        dimensions = [block(q, "metric")["dimensions"] for q in alarm(express, name).get("metric_query", []) if "metric" in q]
+        queries = alarm(express, name).get("metric_query", [])
+        dimensions = [block(q, "metric")["dimensions"] for q in queries if "metric" in q]
         assert set(dimensions or [alarm(express, name)["dimensions"]]) == {"${var.settings.metric_dimensions}"}
     assert tf.locals["express_service"]["metric_dimensions"] == "${local.prodkit_dimensions}"
     assert tf.locals["prodkit_dimensions"] == {SERVICE_DIMENSION: "${var.service_name}"}
@@ -620,7 +621,7 @@ def test_a_second_region_is_one_variable_away(tf: Terraform) -> None:
     assert secondary["image"] == "${local.secondary_image}"
     assert "amazonaws.com/${var.service_name}:${var.image_tag}" in tf.locals["secondary_image"]
     assert "ecr.${var.secondary_region}." in tf.locals["secondary_image"]
-    assert ':${var.secondary_region}:' in tf.locals["secondary_secrets"]
+    assert ":${var.secondary_region}:" in tf.locals["secondary_secrets"]
     assert secondary["alarm_topic_arn"] == "${aws_sns_topic.alarms_secondary[0].arn}"
     replication = tf.resource("aws_ecr_replication_configuration", "secondary")
     rule = block(block(replication, "replication_configuration"), "rule")

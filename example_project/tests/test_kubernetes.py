@@ -32,9 +32,7 @@ KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.utils.latest_version())
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     kubectl = require_tool("kubectl")
-    result = subprocess.run(
-        [kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = subprocess.run([kubectl, "kustomize", str(BASE)], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -245,7 +243,7 @@ def test_pods_run_unprivileged_with_a_read_only_root(rendered: list[dict[str, An
         assert security["capabilities"]["drop"] == ["ALL"]
         # PROMETHEUS_MULTIPROC_DIR is under /tmp, which must stay writable.
         mounts = {m["mountPath"] for m in container(find(rendered, "Deployment", name))["volumeMounts"]}
-        assert "/tmp" in mounts  # noqa: S108
+        assert "/tmp" in mounts
 
 
 def test_network_policies_open_only_the_web_pods_http_port(rendered: list[dict[str, Any]]) -> None:
