@@ -171,3 +171,8 @@ def _alarm_dimension_warnings(cw: Mapping[str, Any], instance: str) -> list[chec
             id="prodkit.W150",
         )
     ]
+
+
+def register() -> None:
+    """Register the CloudWatch checks (called from :func:`django_prodkit.checks.register_all`)."""
+    checks.register(check_cloudwatch, "prodkit")
