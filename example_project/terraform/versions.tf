@@ -2,10 +2,10 @@ terraform {
   required_version = ">= 1.6"
 
   # 6.23 added aws_ecs_express_gateway_service, but with nested blocks where these files write attribute lists
-  # (scaling_target, aws_logs_configuration) and without ingress_paths; the provider reworked the resource until
-  # 2026-06-05 (PR #48098, after 6.46.0). 6.60.0 is the first release we can show runs the schema used here
-  # (hashicorp/terraform-provider-aws#49511 reports it with scaling_target as an attribute); no form of these
-  # nested values is accepted by both schemas, so an older provider fails at plan time instead of misapplying.
+  # (scaling_target, aws_logs_configuration) and without ingress_paths; the pull request that reworked the resource
+  # was merged on 2026-06-05, when 6.46.0 was already out. 6.60.0 is the first release we can show runs the schema
+  # used here (hashicorp/terraform-provider-aws#49511 reports it with scaling_target as an attribute); no form of
+  # these nested values is accepted by both schemas, so an older provider fails at plan time, not at apply.
   required_providers {
     aws = {
       source  = "hashicorp/aws"

@@ -155,7 +155,10 @@ def test_services_stable_is_green_after_that_same_rollback(ecs: tuple[Any, Stubb
         "failures": [],
     }  # fmt: skip
     stubber.add_response("describe_services", after_rollback, {"cluster": CLUSTER, "services": [SERVICE]})
-    client.get_waiter("services_stable").wait(cluster=CLUSTER, services=[SERVICE])  # returns: "stable"
+    # One answer, and the waiter is satisfied: it raises WaiterError only while it finds the service unstable.
+    assert client.get_waiter("services_stable").wait(cluster=CLUSTER, services=[SERVICE]) is None
+    stubber.assert_no_pending_responses()
+    assert after_rollback["services"][0]["deployments"][0]["taskDefinition"] == OLD_REVISION  # the old version
 
 
 @pytest.mark.parametrize("status", sorted(wfd.FAILED))
