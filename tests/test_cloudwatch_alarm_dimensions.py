@@ -1,4 +1,4 @@
-"""prodkit.W150: alarms that select by Service alone see nothing once the metrics carry more dimensions."""
+"""prodkit.W150: a per-instance dimension leaves fixed alarms on the service's dimensions without data."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def w150(settings: Any, prodkit: dict[str, Any]) -> list[Any]:
     return [m for m in check_cloudwatch() if m.id == "prodkit.W150"]
 
 
-def service_dimension_set(prodkit: dict[str, Any], settings: Any) -> list[str]:
+def service_dimension_set(settings: Any, prodkit: dict[str, Any]) -> list[str]:
     """The service-wide dimension set of the EMF document the kit writes (what an alarm must name exactly)."""
     settings.PRODKIT = prodkit
     stats = SeriesStats(count=1, durations={12.0: 1})
@@ -28,27 +28,19 @@ def service_dimension_set(prodkit: dict[str, Any], settings: Any) -> list[str]:
     return list(document["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0])
 
 
-@pytest.mark.parametrize(
-    ("prodkit", "expected"),
-    [
-        ({"METRICS_INSTANCE": "web-3"}, ["Service", "Instance"]),
-        ({"CLOUDWATCH": {"DIMENSIONS": {"Environment": "production"}}}, ["Service", "Environment"]),
-    ],
-)
-def test_extra_dimensions_leave_no_service_only_series_and_warn(
-    settings: Any, prodkit: dict[str, Any], expected: list[str]
-) -> None:
-    enabled = {**prodkit, "CLOUDWATCH": {**prodkit.get("CLOUDWATCH", {}), "ENABLED": True}}
-    assert service_dimension_set(enabled, settings) == expected  # no series has Service alone
-    (warning,) = w150(settings, enabled)
-    assert ", ".join(expected) in warning.msg
-    assert "local.prodkit_dimensions" in warning.hint
-    assert ("SEARCH()" in warning.hint) is ("METRICS_INSTANCE" in prodkit)
+def test_an_instance_dimension_leaves_no_service_series_and_warns(settings: Any) -> None:
+    prodkit = {"METRICS_INSTANCE": "web-3", "CLOUDWATCH": {"ENABLED": True, "DIMENSIONS": {"Env": "prod"}}}
+    assert service_dimension_set(settings, prodkit) == ["Service", "Env", "Instance"]  # differs per instance
+    (warning,) = w150(settings, prodkit)
+    assert "Service, Env, Instance" in warning.msg
+    assert "Instance='web-3'" in warning.msg
+    assert "SEARCH()" in warning.hint
 
 
-def test_no_warning_when_the_series_is_service_alone_or_publishing_is_off(settings: Any) -> None:
-    assert service_dimension_set({"CLOUDWATCH": {"ENABLED": True}}, settings) == ["Service"]
-    assert w150(settings, {"CLOUDWATCH": {"ENABLED": True}}) == []
+def test_fixed_dimensions_or_publishing_off_do_not_warn(settings: Any) -> None:
+    assert service_dimension_set(settings, {"CLOUDWATCH": {"ENABLED": True}}) == ["Service"]
+    # A fixed extra dimension is one more name for the alarms (local.prodkit_dimensions), not a trap.
+    assert w150(settings, {"CLOUDWATCH": {"ENABLED": True, "DIMENSIONS": {"Env": "prod"}}}) == []
     assert w150(settings, {"METRICS_INSTANCE": "web-3", "CLOUDWATCH": {"ENABLED": False}}) == []
 
 

@@ -31,7 +31,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E047": "CLOUDWATCH.API_TIMEOUT is not a positive number of seconds.",
     "prodkit.W040": "CloudWatch is enabled but MetricsMiddleware is not in MIDDLEWARE.",
     "prodkit.W041": "CLOUDWATCH.MODE is 'api' but boto3 finds no AWS region.",
-    "prodkit.W150": "CloudWatch metrics carry dimensions beyond Service: alarms on Service alone see no data.",
+    "prodkit.W150": "METRICS_INSTANCE gives CloudWatch metrics a per-instance dimension: fixed alarms see no data.",
 }
 
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
@@ -149,24 +149,18 @@ def check_cloudwatch(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
 
 
 def _alarm_dimension_warnings(cw: Mapping[str, Any], instance: str) -> list[checks.CheckMessage]:
-    """CloudWatch keeps one series per dimension set: the kit's service-wide set grows with the extra dimensions."""
-    extra = sorted({*(cw["DIMENSIONS"] or {}), *([INSTANCE_DIMENSION] if instance else [])})
-    if not cw["ENABLED"] or not extra:
+    """An ``Instance`` dimension differs per process, so no fixed alarm matches the service-wide series any more."""
+    if not cw["ENABLED"] or not instance:
         return []
-    names = ", ".join(["Service", *extra])
+    names = ", ".join(["Service", *sorted({*(cw["DIMENSIONS"] or {}), INSTANCE_DIMENSION})])
     return [
         checks.Warning(
-            f"CloudWatch metrics are published with the dimensions {names}; an alarm or graph that names only "
-            "Service (as the example's Terraform does) matches no series and never fires.",
+            f"CloudWatch metrics are published with the dimensions {names}, and Instance "
+            f"({INSTANCE_DIMENSION}={instance[:40]!r}) differs per instance: an alarm or graph on the service's "
+            "dimensions without it (like the example's Terraform) matches no series and never fires.",
             hint=(
-                "Give the alarms the same dimensions (the example's Terraform: local.prodkit_dimensions)"
-                + (
-                    "; METRICS_INSTANCE differs per instance, so no fixed alarm covers the service: leave it unset "
-                    "where CloudWatch alarms watch the service, or alarm on a SEARCH() expression"
-                    if instance
-                    else ""
-                )
-                + ". Silence prodkit.W150 once they do."
+                "Leave METRICS_INSTANCE (PRODKIT_METRICS_INSTANCE) unset where CloudWatch alarms watch the service, "
+                "or alarm on a SEARCH() expression over all instances; silence prodkit.W150 once they do."
             ),
             id="prodkit.W150",
         )

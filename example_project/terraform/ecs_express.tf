@@ -3,8 +3,8 @@
 # accounts that cannot create App Runner services. modules/express_service holds the service, its cluster, log group
 # and alarms; this file runs it in var.region, multi_region.tf in var.secondary_region.
 locals {
-  # The dimensions django-prodkit puts on its service-wide metrics. With METRICS_INSTANCE or CLOUDWATCH.DIMENSIONS
-  # set, add them here too, or the alarms see no data (the system check prodkit.W150 says so at start-up).
+  # The dimensions django-prodkit puts on its service-wide metrics. With CLOUDWATCH.DIMENSIONS set, add them here
+  # too, or the alarms see no data; METRICS_INSTANCE (a dimension per task) defeats fixed alarms: prodkit.W150.
   prodkit_dimensions = { Service = var.service_name }
 
   # Everything both regions' services share (modules/express_service's `settings`).
