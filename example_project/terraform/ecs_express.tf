@@ -3,9 +3,10 @@
 # accounts that cannot create App Runner services. modules/express_service holds the service, its cluster, log group
 # and alarms; this file runs it in var.region, multi_region.tf in var.secondary_region.
 locals {
-  # The dimensions django-prodkit puts on its service-wide metrics. With CLOUDWATCH.DIMENSIONS set, add them here
-  # too, or the alarms see no data; METRICS_INSTANCE (a dimension per task) defeats fixed alarms: prodkit.W150.
-  prodkit_dimensions = { Service = var.service_name }
+  # The dimensions django-prodkit puts on its service-wide metrics: the service and var.cloudwatch_dimensions, which
+  # the container gets as CLOUDWATCH_DIMENSIONS. An alarm naming fewer or more matches no series.
+  # METRICS_INSTANCE (a dimension per task) defeats fixed alarms: the system check prodkit.W150 warns about it.
+  prodkit_dimensions = merge({ Service = var.service_name }, var.cloudwatch_dimensions)
 
   # Everything both regions' services share (modules/express_service's `settings`).
   express_service = {

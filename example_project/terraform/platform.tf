@@ -24,6 +24,7 @@ locals {
     ENABLE_OTEL               = tostring(var.enable_otel)
     OTEL_AWS_SIGV4            = tostring(var.enable_otel)
     ENABLE_CLOUDWATCH_METRICS = tostring(var.enable_cloudwatch_metrics)
+    CLOUDWATCH_DIMENSIONS     = join(",", [for name, value in var.cloudwatch_dimensions : "${name}=${value}"])
   }
   app_secrets = {
     DJANGO_SECRET_KEY      = var.secret_key_secret_arn

@@ -114,6 +114,12 @@ variable "enable_cloudwatch_metrics" {
   default     = true
 }
 
+variable "cloudwatch_dimensions" {
+  description = "Extra CloudWatch dimensions on every django-prodkit metric (CLOUDWATCH_DIMENSIONS in the container), e.g. { Environment = \"production\" }; the alarms select by the same ones."
+  type        = map(string)
+  default     = {}
+}
+
 variable "cloudfront_price_class" {
   description = "CloudFront price class: PriceClass_100, PriceClass_200 or PriceClass_All."
   type        = string

@@ -342,7 +342,11 @@ def test_ecs_express_alarms_watch_django_prodkits_own_metrics(tf: Terraform, exp
         dimensions = [block(q, "metric")["dimensions"] for q in queries if "metric" in q]
         assert set(dimensions or [alarm(express, name)["dimensions"]]) == {"${var.settings.metric_dimensions}"}
     assert tf.locals["express_service"]["metric_dimensions"] == "${local.prodkit_dimensions}"
-    assert tf.locals["prodkit_dimensions"] == {SERVICE_DIMENSION: "${var.service_name}"}
+    # The service and the extra dimensions the container is given: the alarms follow the configuration.
+    assert tf.locals["prodkit_dimensions"] == (
+        f"${{merge({{{SERVICE_DIMENSION} = var.service_name}}, var.cloudwatch_dimensions)}}"
+    )
+    assert "var.cloudwatch_dimensions" in tf.locals["app_environment"]["CLOUDWATCH_DIMENSIONS"]
     for name in ("error_rate", "latency", "server_errors"):
         assert platform_count(tf, "aws_cloudwatch_metric_alarm", name) == "apprunner"
 
@@ -649,3 +653,18 @@ def test_a_second_region_is_one_variable_away(tf: Terraform) -> None:
     for name in ("failover", "failover_secondary"):
         assert tf.resource("aws_acm_certificate", name)["domain_name"] == "${var.failover_domain_name}"
     assert tf.resource("aws_acm_certificate", "failover_secondary")["provider"] == "${aws.secondary}"
+
+
+def test_cloudwatch_dimensions_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from example_project.settings import env_dimensions
+
+    monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", "Environment=production, Team = blog")
+    assert env_dimensions("CLOUDWATCH_DIMENSIONS") == {"Environment": "production", "Team": "blog"}
+    monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", "")
+    assert env_dimensions("CLOUDWATCH_DIMENSIONS") == {}
+    for bad in ("production", "=x", "Team="):
+        monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", bad)
+        with pytest.raises(ImproperlyConfigured, match=f"CLOUDWATCH_DIMENSIONS: '{re.escape(bad)}' is not Name=value"):
+            env_dimensions("CLOUDWATCH_DIMENSIONS")
