@@ -6,5 +6,6 @@ Importing this package never imports a tracing SDK; a backend's modules are load
 from __future__ import annotations
 
 from django_prodkit.tracing.context import get_span_id, get_trace_id
+from django_prodkit.tracing.spans import span
 
-__all__ = ["get_span_id", "get_trace_id"]
+__all__ = ["get_span_id", "get_trace_id", "span"]
