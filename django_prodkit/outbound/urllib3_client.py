@@ -19,9 +19,7 @@ from django_prodkit.outbound.patch import Arguments, Patch
 CLIENT = "urllib3"
 
 
-def _urlopen(
-    original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], arguments: Arguments
-) -> Any:
+def _urlopen(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], arguments: Arguments) -> Any:
     if in_call.get() or not enabled(CLIENT):
         return original(*args, **kwargs)
     pool = arguments.get(args, kwargs, "self")

@@ -141,7 +141,8 @@ def _exporters() -> list[checks.CheckMessage]:
     if unknown:
         messages.append(
             checks.Warning(
-                f"{EXPORTER_ENV} names exporters django-prodkit does not build: {', '.join(unknown)}; they are skipped.",
+                f"{EXPORTER_ENV} names exporters django-prodkit does not build, which are skipped: "
+                f"{', '.join(unknown)}.",
                 hint=f"Use a comma list of {', '.join(EXPORTERS)}; a collector can forward to other backends.",
                 id="prodkit.W110",
             )

@@ -142,7 +142,8 @@ class FanOut(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Flush every processor."""
-        return all([processor.force_flush(timeout_millis) for processor in self._processors])
+        flushed = [processor.force_flush(timeout_millis) for processor in self._processors]
+        return all(flushed)
 
 
 class ForkAwareProcessor(SpanProcessor):
@@ -181,12 +182,15 @@ class ForkAwareProcessor(SpanProcessor):
         """Export what is queued in this process and stop its threads, waiting at most ``shutdown_timeout``."""
         processor = self._processor
         self._processor = None
-        if processor is not None and self._pid == os.getpid():
-            if not bounded(processor.shutdown, self.shutdown_timeout):
-                logger.warning(
-                    "OpenTelemetry tracing: spans still queued after %g s at shutdown were dropped.",
-                    self.shutdown_timeout,
-                )
+        if (
+            processor is not None
+            and self._pid == os.getpid()
+            and not bounded(processor.shutdown, self.shutdown_timeout)
+        ):
+            logger.warning(
+                "OpenTelemetry tracing: spans still queued after %g s at shutdown were dropped.",
+                self.shutdown_timeout,
+            )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued in this process."""

@@ -12,8 +12,8 @@ the first configuration's (the request spans carry the current one).
 from __future__ import annotations
 
 import random
-import time
 import threading
+import time
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any
