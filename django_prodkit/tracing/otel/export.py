@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -211,7 +212,7 @@ def batch_processor(exporters: Sequence[SpanExporter], shutdown_timeout: float =
 
 def console_exporter() -> SpanExporter:
     """The SDK's console exporter: one JSON document per span on standard output."""
-    return ConsoleSpanExporter()
+    return ConsoleSpanExporter(out=sys.stdout)
 
 
 def otlp_exporter(endpoint: str | None, session: Any = None) -> tuple[SpanExporter, str]:
