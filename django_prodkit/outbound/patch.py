@@ -76,9 +76,10 @@ class Patch:
         return False
 
     def install(self) -> None:
-        """Wrap the method, or switch our wrapper back on if it is still in the chain; idempotent."""
-        if self.active:
-            return
+        """Wrap the method, or switch our wrapper back on if it is still in the chain; idempotent.
+
+        Wraps again if another patcher's removal took ours out of the chain with its own.
+        """
         if self.wrapper is not None and self._reachable():
             self.active = True
             return
