@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 from django.http import HttpRequest, JsonResponse
@@ -23,7 +24,7 @@ def user_spans(request: HttpRequest) -> JsonResponse:
             connection.close()
     with span("render", items=len(rows)) as rendering:
         rendering.set_attribute("app.format", "json")
-    return JsonResponse({"trace_id": get_trace_id(), "rows": len(rows)})
+    return JsonResponse({"trace_id": get_trace_id(), "rows": len(rows), "pid": os.getpid()})
 
 
 def failing_span(request: HttpRequest) -> JsonResponse:
