@@ -209,3 +209,35 @@ def test_the_exit_flush_to_a_collector_that_never_answers_is_bounded(
         shutdown_tracing()
         # Not a speed figure: the one export in flight would take the exporter's 10 s timeout and retries.
         assert time.monotonic() - started < 5
+
+
+def test_the_documented_user_spans_and_instrumentation(tracing: Any, receiver: Receiver, settings: Any) -> None:
+    import sqlite3
+    import types
+
+    from django.urls import path
+
+    from tests.test_doc_snippets import run_block
+
+    run_block("tracing-instrumentation")
+    try:
+        checkout = run_block("tracing-user-spans")["checkout"]
+
+        def view(request: Any) -> Any:
+            connection = sqlite3.connect(":memory:")
+            connection.cursor().execute("SELECT 1")
+            connection.close()
+            return checkout(request)
+
+        urlconf = types.ModuleType("checkout_urls")
+        urlconf.urlpatterns = [path("checkout/", view)]  # type: ignore[attr-defined]
+        settings.ROOT_URLCONF = urlconf
+        assert Client().get("/checkout/").json() == {"charged": True}
+    finally:
+        SQLite3Instrumentor().uninstrument()
+    spans = flushed(receiver)
+    server = _one(spans, kind="server")
+    assert _one(spans, name="price-basket").attributes == {"basket.items": 3}
+    assert _one(spans, name="charge-card").attributes == {"provider": "acme", "charge.currency": "EUR"}
+    assert _one(spans, kind="client").attributes["db.system"] == "sqlite"
+    assert {span.parent_span_id for span in spans if span is not server} == {server.span_id}
