@@ -106,7 +106,8 @@ def test_urllib3_retries_raise_what_urllib3_raises(echo: Echo) -> None:
     outbound.install(CLIENTS)
     raised = _retry_failure()
     assert type(raised) is type(expected) is MaxRetryError
-    assert isinstance(raised, MaxRetryError) and isinstance(raised.reason, NewConnectionError)
+    assert isinstance(raised, MaxRetryError)
+    assert isinstance(raised.reason, NewConnectionError)
 
 
 @pytest.mark.parametrize("client", CLIENTS)

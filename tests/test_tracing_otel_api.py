@@ -38,9 +38,7 @@ def _one(spans: list[ReceivedSpan], **fields: Any) -> ReceivedSpan:
     return found
 
 
-def test_the_standard_api_and_an_instrumentation_export_under_the_request_span(
-    site: Any, receiver: Receiver
-) -> None:
+def test_the_standard_api_and_an_instrumentation_export_under_the_request_span(site: Any, receiver: Receiver) -> None:
     SQLite3Instrumentor().instrument()
     try:
         body = Client().get("/otel/user-spans/").json()
@@ -99,7 +97,11 @@ def test_span_outside_traced_work_or_with_tracing_off_records_nothing(settings: 
 
 @pytest.mark.parametrize("exporters", ["console", "otlp,console", "none", " Console , NONE "])
 def test_the_exporter_variable(
-    tracing: Any, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], exporters: str
+    tracing: Any,
+    receiver: Receiver,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    exporters: str,
 ) -> None:
     tracing(ENDPOINT=None)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url)
