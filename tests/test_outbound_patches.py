@@ -26,8 +26,8 @@ from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from django_prodkit import outbound
+from django_prodkit.context.ids import reset_request_id, set_request_id
 from django_prodkit.outbound.checks import check_outbound_deploy, check_outbound_hosts
-from django_prodkit.request_id import reset_request_id, set_request_id
 
 CLIENTS = ["requests", "httpx", "urllib3"]
 REQUEST_ID = "4f1c2a9e-0d3b-4a55-9c1e-7b8d6e5f4a3b"
