@@ -20,8 +20,10 @@ from django_prodkit.tracing.otel.checks import check_otel
 from django_prodkit.tracing.otel.provider import SharedProvider
 from tests.otlp_receiver import ReceivedSpan, Receiver
 from tests.test_tracing_otel import flushed, receiver, tracing
+from tests.test_tracing_xray import Daemon, daemon
+from tests.test_tracing_xray import tracing as xray_tracing
 
-__all__ = ["receiver", "tracing"]  # fixtures used by name below
+__all__ = ["daemon", "receiver", "tracing", "xray_tracing"]  # fixtures used by name below
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -83,6 +85,16 @@ def test_span_records_an_exception_and_works_in_async_views(site: Any, receiver:
     server = _one(spans, kind="server", trace_id=async_work.trace_id)
     assert async_work.parent_span_id == server.span_id
     assert async_work.attributes == {"kind": "async", "app.awaited": True}
+
+
+def test_span_is_a_subsegment_with_the_xray_backend(xray_tracing: Any, daemon: Daemon, settings: Any) -> None:
+    settings.ROOT_URLCONF = "tests.urls_otel"
+    Client().get("/otel/failing-span/")
+    [segment] = daemon.segments()
+    [charge] = segment["subsegments"]
+    assert (charge["name"], charge["namespace"], charge["fault"]) == ("charge", "local", True)
+    assert charge["metadata"]["default"]["amount"] == 3
+    assert charge["cause"]["exceptions"][0]["type"] == "ValueError"
 
 
 def test_span_outside_traced_work_or_with_tracing_off_records_nothing(settings: Any) -> None:

@@ -123,13 +123,14 @@ class OTelTracer:
         self._own: ForkAwareProcessor | None = None
         self._shared: SharedProvider | None = None
         application = application_provider() if settings.global_provider else None
-        if application is not None:
+        # The SDK keeps a provider's processors there; the request span is handed to them at its end.
+        processors = getattr(application, "_active_span_processor", None)
+        if application is not None and processors is not None:
             self.target = "the application's tracer provider"
             self.provider = application
             self.sampler = application.sampler
             self.ids = application.id_generator
-            # The SDK keeps a provider's processors there; the request span is handed to them at its end.
-            self.processor = application._active_span_processor
+            self.processor = processors
             self.resource = application.resource
         else:
             mute_exporter_logs()
