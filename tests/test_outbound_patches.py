@@ -64,26 +64,37 @@ class Echo:
         self.thread.join(timeout=5)
 
 
-@pytest.fixture
-def echo(settings: Any) -> Iterator[Echo]:
-    settings.PRODKIT = {"PROPAGATE_OUTBOUND": CLIENTS}
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[Echo]:
     server = Echo()
-    token = set_request_id(REQUEST_ID)
     yield server
+    server.close()
+
+
+@pytest.fixture
+def echo(settings: Any, echo_server: Echo) -> Iterator[Echo]:
+    """The echo server, with the clients instrumented and a request id current."""
+    settings.PRODKIT = {"PROPAGATE_OUTBOUND": CLIENTS}
+    token = set_request_id(REQUEST_ID)
+    yield echo_server
     reset_request_id(token)
     outbound.uninstall()
-    server.close()
+
+
+@functools.cache
+def _clients() -> tuple[requests.Session, httpx.Client, urllib3.PoolManager]:
+    # One of each for the whole module: building an httpx client (its TLS context) costs more than a call.
+    return requests.Session(), httpx.Client(timeout=10), urllib3.PoolManager()
 
 
 def call(client: str, url: str, headers: dict[str, str] | None = None) -> dict[str, list[str]]:
     """One GET through ``client``; the headers the server saw."""
+    session, httpx_client, pool = _clients()
     if client == "requests":
-        return requests.get(url, headers=headers, timeout=10).json()  # type: ignore[no-any-return]
+        return session.get(url, headers=headers, timeout=10).json()  # type: ignore[no-any-return]
     if client == "httpx":
-        with httpx.Client(timeout=10) as session:
-            return session.get(url, headers=headers).json()  # type: ignore[no-any-return]
-    with urllib3.PoolManager() as pool:
-        return json.loads(pool.request("GET", url, headers=headers, timeout=10).data)  # type: ignore[no-any-return]
+        return httpx_client.get(url, headers=headers).json()  # type: ignore[no-any-return]
+    return json.loads(pool.request("GET", url, headers=headers, timeout=10).data)  # type: ignore[no-any-return]
 
 
 def _closed_port() -> int:
