@@ -143,14 +143,22 @@ def test_grace_period_covers_the_pre_stop_pause_and_gunicorns_graceful_timeout(
 ) -> None:
     for name, value in config_map(rendered).items():
         monkeypatch.setenv(name, value)
-    gunicorn = runpy.run_path(str(EXAMPLE / "gunicorn.conf.py"))
+    from gunicorn.config import Config
+
+    # gunicorn.conf.py under the ConfigMap's environment, loaded through gunicorn's own validators.
+    namespace = runpy.run_path(str(EXAMPLE / "gunicorn.conf.py"))
+    gunicorn = Config()
+    for key, value in namespace.items():
+        if key in gunicorn.settings:
+            gunicorn.set(key, value)
     deployment = find(rendered, "Deployment", "blog-api-web")
     pod = deployment["spec"]["template"]["spec"]
     pause = container(deployment)["lifecycle"]["preStop"]["sleep"]["seconds"]
     assert pause > 0
-    assert gunicorn["graceful_timeout"] == 30
-    assert pod["terminationGracePeriodSeconds"] > pause + gunicorn["graceful_timeout"]
-    assert gunicorn["workers"] == int(config_map(rendered)["GUNICORN_WORKERS"])
+    assert gunicorn.graceful_timeout == 30
+    assert pod["terminationGracePeriodSeconds"] > pause + gunicorn.graceful_timeout
+    assert gunicorn.workers == int(config_map(rendered)["GUNICORN_WORKERS"])
+    assert gunicorn.forwarded_allow_ips == ["10.0.0.0/8"]  # a network gunicorn accepts, not "*"
 
 
 def test_secrets_come_from_the_secret_and_the_metrics_token_is_the_scrapers(rendered: list[dict[str, Any]]) -> None:
