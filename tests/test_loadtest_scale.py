@@ -200,7 +200,7 @@ def test_stages_ramp_the_users_of_a_closed_loop(tmp_path: Path) -> None:
         status, text, err = loadtest(*args)
         arrivals = sorted(server.arrivals)
     assert status == 0, err
-    assert "1 to 10 users, 1 stages over 2s" in text
+    assert "1 -> 10 users, 1 stages over 2s" in text
     # 1 -> 10 users, each request 20 ms: the second second carries clearly more requests than the first.
     middle = arrivals[0] + 1.0
     assert sum(t >= middle for t in arrivals) > 1.5 * sum(t < middle for t in arrivals)
@@ -254,6 +254,15 @@ def test_a_saturated_open_loop_ends_by_its_deadline_and_reports_dropped(tmp_path
         (
             '[[requests]]\npath = "/"\nmethod = "GET\\n"\n',
             "s.toml:3: requests[0].method: method 'GET\\n' is not a valid HTTP method",
+        ),
+        # TOML has inf and nan: they are refused with the key's name, not a traceback.
+        ('rate = inf\n[[requests]]\npath = "/"\n', "s.toml:1: rate: expected a finite number, got inf"),
+        ('timeout = nan\n[[requests]]\npath = "/"\n', "s.toml:1: timeout: expected a finite number, got nan"),
+        ('duration = -inf\n[[requests]]\npath = "/"\n', "s.toml:1: duration: expected a finite number"),
+        ('[[requests]]\npath = "/"\nweight = inf\n', "s.toml:3: requests[0].weight: expected a finite number"),
+        (
+            '[[requests]]\npath = "/"\n[[stages]]\nduration = inf\ntarget = 1\n',
+            "s.toml:4: stages[0].duration: expected a finite number",
         ),
     ],
 )

@@ -7,6 +7,7 @@ Exit status: 0 every criterion passed, 3 a criterion failed (or a threshold abor
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,7 +23,7 @@ from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, LoadT
 from django_prodkit.loadtest.processes import run_processes
 from django_prodkit.loadtest.report_html import write_html
 from django_prodkit.loadtest.report_json import write_json
-from django_prodkit.loadtest.report_text import ProgressPrinter, render_header, render_report
+from django_prodkit.loadtest.report_text import ProgressPrinter, redirect_hint, render_header, render_report
 from django_prodkit.loadtest.runner import run_load_test
 
 EXIT_OK = 0
@@ -61,6 +62,17 @@ class ExitError(Exception):
         self.code = code
 
 
+def finite(text: str) -> float:
+    """An option's number: finite (``inf`` and ``nan`` are refused with the option's name, exit status 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of the load test, with its default in its help."""
     parser.add_argument("users", type=int, nargs="?", metavar="USERS", help="concurrent virtual users (connections)")
@@ -78,30 +90,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--scenario", type=Path, metavar="FILE", help="TOML file: request mix, stages, thresholds")
     load = parser.add_argument_group("load")
     load.add_argument(
-        "--timeout", type=float, help=f"seconds per request, from its scheduled start (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout", type=finite, help=f"seconds per request, from its scheduled start (default: {DEFAULT_TIMEOUT:g})"
     )
-    load.add_argument("--duration", type=float, help="run for this many seconds (default: until REQUESTS are sent)")
+    load.add_argument("--duration", type=finite, help="run for this many seconds (default: until REQUESTS are sent)")
     load.add_argument(
-        "--rate", type=float, help="open loop: start this many requests per second (default: closed loop)"
+        "--rate", type=finite, help="open loop: start this many requests per second (default: closed loop)"
     )
     load.add_argument("--warmup", type=int, help="requests sent first and not measured (default: 0)")
     load.add_argument("--processes", default="1", metavar="N|auto", help="engine processes (default: 1)")
     load.add_argument("--segment", metavar="I/N", help="run the I-th of N shares of the run (default: all of it)")
+    load.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the run's id in the report, which --merge checks (default: a hash of the options; no header values)",
+    )
     load.add_argument("--start-at", metavar="TIME", help="start at this ISO 8601 time or epoch second (default: now)")
     load.add_argument("--no-uvloop", action="store_true", help="use the standard asyncio event loop")
     criteria = parser.add_argument_group("criteria")
     criteria.add_argument(
         "--target-success-rate",
-        type=float,
+        type=finite,
         default=th.DEFAULT_SUCCESS_RATE,
         help="percent, at least (default: %(default)g)",
     )
-    criteria.add_argument("--target-avg-ms", type=float, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)")
-    criteria.add_argument("--target-rps", type=float, default=th.DEFAULT_RPS, help="over (default: %(default)g)")
-    criteria.add_argument("--target-p95-ms", type=float, help="under (default: none)")
-    criteria.add_argument("--target-p99-ms", type=float, help="under (default: none)")
+    criteria.add_argument("--target-avg-ms", type=finite, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)")
+    criteria.add_argument("--target-rps", type=finite, default=th.DEFAULT_RPS, help="over (default: %(default)g)")
+    criteria.add_argument("--target-p95-ms", type=finite, help="under (default: none)")
+    criteria.add_argument("--target-p99-ms", type=finite, help="under (default: none)")
     criteria.add_argument(
-        "--expect-status", type=int, action="append", default=[], help="repeatable (default: any 2xx or 3xx)"
+        "--expect-status",
+        type=int,
+        action="append",
+        default=[],
+        help="repeatable; a 3xx counts only when given here (default: any 2xx)",
     )
     criteria.add_argument(
         "--threshold",
@@ -183,7 +204,13 @@ def finish(result: RunResult, criteria: list[th.Criterion], options: dict[str, A
         raise ExitError(EXIT_ERROR, "interrupted: the test did not run to the end")
     failed = [v.criterion.label for v in verdicts if not v.passed]
     if failed:
-        raise ExitError(EXIT_FAILED, f"load test failed: {', '.join(failed)}")
+        message = f"load test failed: {', '.join(failed)}"
+        redirected = result.results.total.redirected
+        if redirected and not any(spec.expect_status for spec in result.config.specs):
+            message += f" ({redirected} responses were redirects: see Redirects above"
+            hint = redirect_hint(result.config, result.results.total)
+            message += f". {hint})" if hint else ")"
+        raise ExitError(EXIT_FAILED, message)
     out.write("Load test passed.\n")
 
 

@@ -27,7 +27,7 @@ def read_reports(paths: list[Path]) -> list[tuple[Path, RunResult, str]]:
             raise MergeError(f"--merge {path}: {exc.strerror or exc}") from None
         except json.JSONDecodeError as exc:
             raise MergeError(f"--merge {path}: not JSON ({exc})") from None
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
             raise MergeError(f"--merge {path}: not a loadtest JSON report ({type(exc).__name__}: {exc})") from None
         reports.append((path, result, run_id))
     return reports

@@ -168,8 +168,11 @@ def plan(options: dict[str, Any]) -> Plan:
         stages=scenario.stages if scenario is not None else (),
         share=share,
         start_at=parse_start_at(options["start_at"]) if options["start_at"] else None,
+        given_run_id=options["run_id"],
     )
     criteria = targets(options) + list(scenario.criteria if scenario is not None else ())
+    # A segment is judged by its share of the throughput, as each process of --processes is.
+    criteria = th.for_share(criteria, config.share_fraction, f"segment {share.label}'s")
     names = {spec.label for spec in specs}
     for criterion in criteria:
         if criterion.scope != th.OVERALL and criterion.scope not in names:
