@@ -10,6 +10,7 @@ import argparse
 import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,6 +26,7 @@ from django_prodkit.loadtest.report_html import write_html
 from django_prodkit.loadtest.report_json import write_json
 from django_prodkit.loadtest.report_text import ProgressPrinter, redirect_hint, render_header, render_report
 from django_prodkit.loadtest.runner import run_load_test
+from django_prodkit.loadtest.server_view import TOKEN_ENV, ServerMetricsError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -113,7 +115,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=th.DEFAULT_SUCCESS_RATE,
         help="percent, at least (default: %(default)g)",
     )
-    criteria.add_argument("--target-avg-ms", type=finite, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)")
+    criteria.add_argument(
+        "--target-avg-ms", type=finite, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)"
+    )
     criteria.add_argument("--target-rps", type=finite, default=th.DEFAULT_RPS, help="over (default: %(default)g)")
     criteria.add_argument("--target-p95-ms", type=finite, help="under (default: none)")
     criteria.add_argument("--target-p99-ms", type=finite, help="under (default: none)")
@@ -137,12 +141,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON (default: none)")
     output.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report (default: none)")
     output.add_argument("--merge", type=Path, nargs="+", metavar="FILE", help="merge the JSON reports of segments")
+    output.add_argument(
+        "--server-metrics",
+        metavar="URL",
+        help=f"the site's prodkit metrics URL, read before and after the run; token from ${TOKEN_ENV} (default: none)",
+    )
 
 
 def run_plan(the_plan: Plan, out: Stream, err: Stream, no_uvloop: bool) -> RunResult:
-    """Print the plan, run it in this process or in several, showing progress on ``err``."""
+    """Print the plan, read the server's metrics, run it in this process or in several, read them again."""
     out.write(render_header(the_plan.config, the_plan.processes))
     out.flush()
+    reader = the_plan.server_metrics
+    if reader is None:
+        return _run(the_plan, err, no_uvloop)
+    try:
+        before = reader.read(with_mode=True)
+    except ServerMetricsError as exc:
+        return replace(_run(the_plan, err, no_uvloop), server_error=str(exc))
+    result = _run(the_plan, err, no_uvloop)
+    try:
+        return replace(result, server_readings=(before, reader.read()))
+    except ServerMetricsError as exc:
+        return replace(result, server_error=str(exc))
+
+
+def _run(the_plan: Plan, err: Stream, no_uvloop: bool) -> RunResult:
     tty = err.isatty()
     printer = ProgressPrinter(err, tty=tty)
     interval = TTY_PROGRESS_INTERVAL if tty else PLAIN_PROGRESS_INTERVAL
@@ -165,6 +189,8 @@ def execute(options: dict[str, Any], out: Stream, err: Stream, runner: Runner | 
         if options["merge"]:
             if options["users"] is not None or options["requests"] is not None:
                 raise ConfigError("--merge reads reports: leave out USERS, REQUESTS and the load options")
+            if options["server_metrics"]:
+                raise ConfigError("--merge compares the server's metrics the segments read: leave out --server-metrics")
             scenario = load_scenario_option(options)
             criteria = targets(options) + list(scenario.criteria if scenario else ())
             check_writable(options["json"], "--json")

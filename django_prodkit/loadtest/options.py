@@ -24,6 +24,7 @@ from django_prodkit.loadtest.config import (
     validate,
 )
 from django_prodkit.loadtest.scenario import Scenario, ScenarioError, load_scenario
+from django_prodkit.loadtest.server_view import MetricsReader
 from django_prodkit.loadtest.share import Share, parse_segment
 
 
@@ -35,6 +36,7 @@ class Plan:
     criteria: list[th.Criterion]
     abort_on_fail: bool
     processes: int
+    server_metrics: MetricsReader | None = None
 
 
 def parse_start_at(text: str) -> float:
@@ -180,4 +182,5 @@ def plan(options: dict[str, Any]) -> Plan:
     check_writable(options["json"], "--json")
     check_writable(options["html"], "--html")
     abort = options["abort_on_fail"] or (scenario is not None and scenario.abort_on_fail)
-    return Plan(validate(config), criteria, abort, parse_processes(options["processes"]))
+    reader = MetricsReader(options["server_metrics"]) if options["server_metrics"] else None
+    return Plan(validate(config), criteria, abort, parse_processes(options["processes"]), reader)

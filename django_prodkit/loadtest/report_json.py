@@ -16,6 +16,7 @@ from django_prodkit.loadtest.config import LoadTestConfig, RequestSpec, Stage, p
 from django_prodkit.loadtest.histogram import Histogram
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.results import Results, Tally
+from django_prodkit.loadtest.server_view import readings_of, view_of
 from django_prodkit.loadtest.share import Share
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
@@ -124,6 +125,7 @@ def report_dict(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
             for second, tally in enumerate(results.timeline)
         ],
         "mergeable": results.to_json(),
+        "server_metrics": view_of(result),
     }
 
 
@@ -172,5 +174,6 @@ def read_report(data: dict[str, Any]) -> tuple[RunResult, str]:
         stopped=data["stopped"],
         parser=str(conf["http_parser"]),
         event_loop=str(conf["event_loop"]),
+        server_readings=readings_of(data.get("server_metrics")),
     )
     return result, str(data["run"]["id"])

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, Progress, RunResult
 from django_prodkit.loadtest.results import Tally
+from django_prodkit.loadtest.server_view import render as render_view
+from django_prodkit.loadtest.server_view import view_of
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
 PROGRESS_BAR_WIDTH = 30
@@ -173,6 +175,9 @@ def render_report(result: RunResult, verdicts: list[Verdict], *, utf8: bool = Fa
         lines += ["", "Per request:"]
         for name, tally in results.by_name.items():
             lines += _per_request(name, tally)
+    view = view_of(result)
+    if view is not None:
+        lines += ["", *render_view(view)]
     lines += ["", "Pass/Fail Criteria:"]
     marks = MARKS_UTF8 if utf8 else MARKS_PLAIN
     lines += [_criterion(verdict, marks) for verdict in verdicts]
