@@ -21,6 +21,7 @@ DEFAULT_START_TIMEOUT = 30.0
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 10.0
 OUTPUT_TAIL_LINES = 20
+SERVE_CONFIG = "django_prodkit.loadtest.serve_config"
 
 
 class ServeError(Exception):
@@ -125,6 +126,8 @@ class GunicornServer:
             "5",
             "--log-level",
             "warning",
+            "--config",
+            f"python:{SERVE_CONFIG}",
             self.app,
         ]
 
