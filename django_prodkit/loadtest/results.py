@@ -27,7 +27,7 @@ def _count_of(value: object) -> int:
 
 
 def _status_of(text: str) -> int:
-    if not (isinstance(text, str) and text.isdigit() and 100 <= int(text) <= 599):
+    if not (isinstance(text, str) and len(text) == 3 and text.isdigit() and 100 <= int(text) <= 599):
         raise ValueError(f"expected a status code, got {str(text)[:40]}")
     return int(text)
 
