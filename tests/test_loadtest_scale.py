@@ -141,7 +141,10 @@ def test_merge_rejects_what_is_not_the_segments_of_one_run(tmp_path: Path) -> No
         ([one, tmp_path / "absent.json"], "No such file"),
         ([one, Path(write(tmp_path / "bad.json", {"schema_version": 2}))], "not a loadtest JSON report"),
         ([one, Path(write(tmp_path / "old.json", {"schema_version": 1}))], "schema_version 1"),
-        *[([one, Path(write(tmp_path / f"hostile-{i}.json", data))], message) for i, (data, message) in enumerate(hostile(two))],
+        *[
+            ([one, Path(write(tmp_path / f"hostile-{i}.json", data))], message)
+            for i, (data, message) in enumerate(hostile(two))
+        ],
         ([one, deep], "not a loadtest JSON report"),
     ]
     for files, message in cases:

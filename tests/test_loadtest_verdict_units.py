@@ -136,7 +136,8 @@ def test_the_comparison_counts_per_route_and_flags_what_the_server_never_saw() -
     before = parse_exposition(EXPOSITION.format(posts=10, post=5, health=1))
     after = parse_exposition(EXPOSITION.format(posts=50, post=5, health=3))
     specs = (RequestSpec("/api/v1/posts/"), RequestSpec("/api/v1/posts/demo/"))
-    results = Results(by_name={"/api/v1/posts/": Tally(40, 40, {200: 40}), "/api/v1/posts/demo/": Tally(7, 7, {200: 7})})
+    tallies = {"/api/v1/posts/": Tally(40, 40, {200: 40}), "/api/v1/posts/demo/": Tally(7, 7, {200: 7})}
+    results = Results(by_name=tallies)
     results.by_name["/api/v1/posts/"].latency.add(3_500, 40)
     view = compare(config(specs=specs), results, before, after)
     rows = {row["route"]: row for row in view["routes"]}

@@ -112,12 +112,14 @@ class MetricsReader:
         self.token = token if token is not None else os.environ.get(TOKEN_ENV, "")
 
     def _get(self, accept: str) -> bytes:
+        """The body of a GET asking for ``accept``; ServerMetricsError when the answer is not of that type."""
         request = urllib.request.Request(self.url, headers={"Accept": accept, "User-Agent": USER_AGENT})  # noqa: S310
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=READ_TIMEOUT) as response:  # noqa: S310 - http(s) only
                 body: bytes = response.read(MAX_BODY + 1)
+                content_type = response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
             hint = f" (is {TOKEN_ENV} set to one of the site's METRICS_TOKENS?)" if exc.code in (401, 403) else ""
             raise ServerMetricsError(f"{self.url} answered {exc.code}{hint}") from None
@@ -125,13 +127,21 @@ class MetricsReader:
             raise ServerMetricsError(f"cannot read {self.url}: {getattr(exc, 'reason', None) or exc}") from None
         if len(body) > MAX_BODY:
             raise ServerMetricsError(f"{self.url}: the answer is larger than {MAX_BODY} bytes")
+        if not content_type.startswith(accept.split(";", 1)[0]):
+            raise ServerMetricsError(
+                f"{self.url} answered {content_type or 'no Content-Type'}: is it the kit's metrics URL?"
+            )
         return body
 
     def read(self, *, with_mode: bool = False) -> Reading:
-        """The server's counts now; with ``with_mode`` also whether they are the whole server's."""
+        """The server's counts now; with ``with_mode`` (the first read) also whether they are the whole server's."""
         reading = parse_exposition(self._get(PROMETHEUS_ACCEPT).decode("utf-8", "replace"))
-        if not reading.counts and not reading.buckets:
-            raise ServerMetricsError(f"{self.url}: no {REQUESTS_METRIC} figures (is it the kit's metrics endpoint?)")
+        # Before the first request there is nothing to count yet; after the run there must be.
+        if not with_mode and not reading.counts:
+            raise ServerMetricsError(
+                f"{self.url}: the server counted no request at all: is django_prodkit.middleware.MetricsMiddleware "
+                "in its MIDDLEWARE?"
+            )
         if with_mode:
             try:
                 document = json.loads(self._get("application/json"))

@@ -24,10 +24,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 POSTS, POST, TAGS = "/api/v1/posts/", "/api/v1/posts/demo-post-1/", "/api/v1/tags/"
 TOKEN_ENV = "PRODKIT_LOADTEST_METRICS_TOKEN"
+Site = tuple[demo.Server, dict[str, str], str]
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[demo.Server, dict[str, str], str]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     workdir = tmp_path_factory.mktemp("site")
     token = secrets.token_urlsafe(24)
     env = demo.server_environment(workdir, token)
@@ -49,7 +50,7 @@ def view_of(report: Path) -> dict[str, Any]:
     return view
 
 
-def test_server_and_client_counts_agree_per_route(site: tuple[demo.Server, dict[str, str], str], tmp_path: Path) -> None:
+def test_server_and_client_counts_agree_per_route(site: Site, tmp_path: Path) -> None:
     server, env, token = site
     report = tmp_path / "r.json"
     args = ["4", "15", "--url", server.url, "--path", POSTS, "--path", POST, "--path", TAGS, "--warmup", "6"]
@@ -119,9 +120,7 @@ def proxy(backend: str, cached: str) -> Iterator[Proxy]:
             running._thread.join()
 
 
-def test_a_proxy_answering_requests_itself_is_flagged(
-    site: tuple[demo.Server, dict[str, str], str], tmp_path: Path
-) -> None:
+def test_a_proxy_answering_requests_itself_is_flagged(site: Site, tmp_path: Path) -> None:
     server, env, token = site
     report = tmp_path / "r.json"
     with proxy(server.url, TAGS) as front:
@@ -140,9 +139,7 @@ def test_a_proxy_answering_requests_itself_is_flagged(
     assert f"MISMATCH GET {TAGS}" in out
 
 
-def test_serve_reads_the_served_projects_metrics_itself(
-    site: tuple[demo.Server, dict[str, str], str], tmp_path: Path
-) -> None:
+def test_serve_reads_the_served_projects_metrics_itself(site: Site, tmp_path: Path) -> None:
     _, env, _ = site
     report = tmp_path / "r.json"
     args = ["3", "10", "--serve", "--serve-workers", "2", "--path", POSTS, "--path", TAGS, "--target-rps", "1"]
