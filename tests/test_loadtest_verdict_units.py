@@ -149,6 +149,12 @@ def test_the_comparison_counts_per_route_and_flags_what_the_server_never_saw() -
     assert "GET /api/v1/posts/<slug:slug>/: the client had 7 answers the server never counted" in view["mismatches"][0]
 
 
+def test_a_route_the_server_never_counted_is_named_by_its_path() -> None:
+    reading = parse_exposition(EXPOSITION.format(posts=1, post=1, health=1))
+    view = compare(config(specs=(RequestSpec("/api/v1/tags/?page=2"),)), Results(by_name={}), reading, reading)
+    assert [(row["route"], row["server_counted"]) for row in view["routes"]] == [("/api/v1/tags/", 0)]
+
+
 def test_segments_readings_combine_into_before_the_first_and_after_the_last() -> None:
     first = (Reading({("GET", "/a"): 10.0}), Reading({("GET", "/a"): 30.0}))
     second = (Reading({("GET", "/a"): 12.0}), Reading({("GET", "/a"): 41.0}))

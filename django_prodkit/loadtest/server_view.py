@@ -229,8 +229,12 @@ def compare(config: LoadTestConfig, results: Results, before: Reading, after: Re
     routes = sorted({route for _, route in (*after.counts, *after.buckets)})
     groups: dict[Endpoint, list[RequestSpec]] = {}
     for spec in config.specs:
-        key = (spec.method, route_of_path(config.target.base_path + spec.path, routes))
-        groups.setdefault(key, []).append(spec)
+        path = config.target.base_path + spec.path
+        route = route_of_path(path, routes)
+        if route == UNMATCHED_ROUTE and (spec.method, UNMATCHED_ROUTE) not in counted:
+            # No route the server has counted matches, and it counted no unmatched request: it never saw these.
+            route = path.split("?", 1)[0]
+        groups.setdefault((spec.method, route), []).append(spec)
     rows, mismatches = [], []
     for (method, route), specs in groups.items():
         tallies = [results.by_name[spec.label] for spec in specs if spec.label in results.by_name]
