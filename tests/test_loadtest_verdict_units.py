@@ -16,14 +16,8 @@ from django_prodkit.loadtest.histogram import Histogram, bucket_bounds, bucket_o
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.report_html import render_html
 from django_prodkit.loadtest.results import Results, Tally
-from django_prodkit.loadtest.server_view import (
-    Reading,
-    compare,
-    earliest_and_latest,
-    parse_exposition,
-    route_of_path,
-    server_percentile,
-)
+from django_prodkit.loadtest.server_metrics import Reading, earliest_and_latest, parse_exposition
+from django_prodkit.loadtest.server_view import compare, route_of_path, server_percentile
 
 PERCENTILES = [50.0, 90.0, 95.0, 99.0, 99.9, 99.99, 100.0, 0.1, 33.3]
 

@@ -26,7 +26,7 @@ from django_prodkit.loadtest.report_html import write_html
 from django_prodkit.loadtest.report_json import write_json
 from django_prodkit.loadtest.report_text import ProgressPrinter, redirect_hint, render_header, render_report
 from django_prodkit.loadtest.runner import run_load_test
-from django_prodkit.loadtest.server_view import TOKEN_ENV, ServerMetricsError
+from django_prodkit.loadtest.server_metrics import TOKEN_ENV, ServerMetricsError
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -9,7 +9,7 @@ from pathlib import Path
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.report_json import read_report
 from django_prodkit.loadtest.results import merge
-from django_prodkit.loadtest.server_view import earliest_and_latest
+from django_prodkit.loadtest.server_metrics import earliest_and_latest
 from django_prodkit.loadtest.share import Share, coverage_problem
 
 

@@ -24,7 +24,7 @@ from django_prodkit.loadtest.config import (
     validate,
 )
 from django_prodkit.loadtest.scenario import Scenario, ScenarioError, load_scenario
-from django_prodkit.loadtest.server_view import MetricsReader
+from django_prodkit.loadtest.server_metrics import MetricsReader
 from django_prodkit.loadtest.share import Share, parse_segment
 
 

@@ -10,7 +10,7 @@ from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.results import Results
 
 if TYPE_CHECKING:
-    from django_prodkit.loadtest.server_view import Reading
+    from django_prodkit.loadtest.server_metrics import Reading
 
 STOP_INTERRUPTED = "interrupted"
 STOP_DEADLINE = "deadline"

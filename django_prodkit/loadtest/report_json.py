@@ -16,7 +16,8 @@ from django_prodkit.loadtest.config import LoadTestConfig, RequestSpec, Stage, p
 from django_prodkit.loadtest.histogram import Histogram
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.results import Results, Tally
-from django_prodkit.loadtest.server_view import readings_of, view_of
+from django_prodkit.loadtest.server_metrics import readings_of
+from django_prodkit.loadtest.server_view import view_of
 from django_prodkit.loadtest.share import Share
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 

@@ -19,7 +19,7 @@ from django_prodkit.loadtest.config import ConfigError, parse_url
 from django_prodkit.loadtest.options import Plan
 from django_prodkit.loadtest.outcome import LoadTestError, RunResult
 from django_prodkit.loadtest.serve import DEFAULT_HEALTH_PATH, DEFAULT_START_TIMEOUT, GunicornServer, ServeError
-from django_prodkit.loadtest.server_view import MetricsReader
+from django_prodkit.loadtest.server_metrics import MetricsReader
 
 METRICS_URL_NAME = "prodkit:metrics"
 # The server reads its tokens from here (django_prodkit.conf) and its multiprocess directory from there.
