@@ -28,6 +28,10 @@ from django_prodkit.loadtest.server_metrics import MetricsReader
 from django_prodkit.loadtest.share import Share, parse_segment
 
 
+# More engine processes than any machine has cores: a typo, not a plan.
+MAX_PROCESSES = 1024
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything a run needs besides the target: config, criteria, processes."""
@@ -58,8 +62,8 @@ def parse_processes(text: str) -> int:
     """``--processes N|auto``."""
     if text == "auto":
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"--processes {text!r}: a number of at least 1, or auto")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PROCESSES:
+        raise ConfigError(f"--processes {text!r}: a number from 1 to {MAX_PROCESSES}, or auto")
     return int(text)
 
 
