@@ -148,3 +148,23 @@ def test_serve_reads_the_served_projects_metrics_itself(site: Site, tmp_path: Pa
     view = view_of(report)
     assert [(row["route"], row["server_counted"]) for row in view["routes"]] == [(POSTS, 15), (TAGS, 15)]
     assert view["mismatches"] == []
+
+
+def test_merged_segments_are_compared_with_the_server_over_the_whole_run(site: Site, tmp_path: Path) -> None:
+    server, env, token = site
+    reports = [tmp_path / "1.json", tmp_path / "2.json"]
+    merged = tmp_path / "merged.json"
+    common = ["3", "10", "--url", server.url, "--path", POSTS, "--target-rps", "1", "--target-avg-ms", "1e6"]
+    common += ["--server-metrics", server.url + "/api/v1/metrics/"]
+    for index, report in enumerate(reports, 1):
+        status, out = loadtest({**env, TOKEN_ENV: token}, *common, "--segment", f"{index}/2", "--json", str(report))
+        assert status == 0, out
+        # A segment alone is a share of what the server counted: the comparison waits for --merge.
+        assert "compared with the server's by --merge" in view_of(report)["error"]
+    status, out = loadtest(env, "--merge", *map(str, reports), "--target-rps", "1", "--json", str(merged))
+    assert status == 0, out
+    view = view_of(merged)
+    assert [(row["route"], row["client_answered"], row["server_counted"]) for row in view["routes"]] == [
+        (POSTS, 30, 30)
+    ]
+    assert view["mismatches"] == []
