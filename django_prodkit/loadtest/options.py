@@ -27,7 +27,6 @@ from django_prodkit.loadtest.scenario import Scenario, ScenarioError, load_scena
 from django_prodkit.loadtest.server_metrics import MetricsReader
 from django_prodkit.loadtest.share import Share, parse_segment
 
-
 # More engine processes than any machine has cores: a typo, not a plan.
 MAX_PROCESSES = 1024
 
