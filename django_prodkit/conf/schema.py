@@ -61,8 +61,14 @@ DEFAULTS: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": False,
         "AWS_SIGV4": False,
         "AWS_REGION": None,
+        # Issue 22: become the process's global tracer provider (unless the application set one), and the
+        # seconds a process's exit may spend sending the spans still queued.
+        "GLOBAL_PROVIDER": True,
+        "SHUTDOWN_TIMEOUT": 2.0,
     },
     "PROPAGATE_OUTBOUND": [],
+    # Issue 22: the hosts whose calls carry X-Request-ID and the trace headers (ALLOWED_HOSTS' patterns).
+    "PROPAGATE_OUTBOUND_HOSTS": ["*"],
     "CLOUDWATCH": {
         "ENABLED": False,
         "MODE": "emf",
@@ -137,8 +143,11 @@ SCHEMA: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": bool,
         "AWS_SIGV4": bool,
         "AWS_REGION": (str, type(None)),
+        "GLOBAL_PROVIDER": bool,
+        "SHUTDOWN_TIMEOUT": float,
     },
     "PROPAGATE_OUTBOUND": ListOf(str),
+    "PROPAGATE_OUTBOUND_HOSTS": ListOf(str),
     "CLOUDWATCH": {
         "ENABLED": bool,
         "MODE": str,
@@ -196,7 +205,9 @@ def unknown_keys(user: Mapping[str, Any]) -> list[tuple[str, str | None]]:
 
 
 #: Keys whose values are credentials (or URLs that may carry them): a message names their type, never their value.
-SECRET_KEYS = frozenset({"METRICS_TOKENS", "HEALTH_CHECK_REDIS_URLS", "HEALTH_CHECK_BROKER_URL"})
+SECRET_KEYS = frozenset(
+    {"METRICS_TOKENS", "HEALTH_CHECK_REDIS_URLS", "HEALTH_CHECK_BROKER_URL", "OTEL.ENDPOINT", "CLOUDWATCH.ENDPOINT_URL"}
+)
 
 
 def _shown(key: str, value: Any) -> str:
