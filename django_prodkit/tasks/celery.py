@@ -79,9 +79,11 @@ def _after_publish(headers: Any = None, body: Any = None, **kwargs: Any) -> None
 def _with_ids(handler: Callable[..., Any]) -> Callable[..., Any]:
     def handle_with_ids(message: Any, *args: Any, **kwargs: Any) -> Any:
         headers = getattr(message, "headers", None)
-        if not isinstance(headers, dict):
+        header = headers.get(HEADER) if isinstance(headers, dict) else None
+        # A message sent without our header gets its id when it runs: a made-up one here would not match it.
+        if not (isinstance(headers, dict) and isinstance(header, dict) and header.get("request_id")):
             return handler(message, *args, **kwargs)
-        context = RunContext(str(headers.get("id") or ""), str(headers.get("task") or ""), headers.get(HEADER))
+        context = RunContext(str(headers.get("id") or ""), str(headers.get("task") or ""), header)
         try:
             return handler(message, *args, **kwargs)
         finally:
