@@ -15,6 +15,7 @@ from django.urls import NoReverseMatch, reverse
 
 from django_prodkit.conf import get_config
 from django_prodkit.metrics.multiproc import MULTIPROC_ENV, multiproc_dir
+from django_prodkit.metrics.otlp import checks as otlp_checks
 from django_prodkit.stack import index_of
 
 METRICS_VIEW = "prodkit:metrics"
@@ -129,4 +130,5 @@ def _multiprocess_messages() -> list[checks.CheckMessage]:
 def register() -> None:
     """Register the metrics checks (called from ``django_prodkit.checks.register_all``)."""
     checks.register(check_metrics_settings, "prodkit")
+    otlp_checks.register()
     checks.register(check_metrics_token, "prodkit", checks.Tags.security, deploy=True)
