@@ -102,7 +102,8 @@ def test_cumulative_export_follows_the_http_semantic_conventions(receiver: Recei
     assert (duration.kind, duration.temporality, duration.unit) == ("histogram", "cumulative", "s")
     hello = next(p for p in duration.points if p.attributes.get("http.route") == "/api/v1/hello/")
     assert hello.attributes == {"http.request.method": "GET", "http.route": "/api/v1/hello/"}
-    assert hello.count == 3 and sum(hello.bucket_counts) == 3
+    assert hello.count == 3
+    assert sum(hello.bucket_counts) == 3
     assert hello.explicit_bounds == list(get_store().buckets)
     assert len(hello.bucket_counts) == len(hello.explicit_bounds) + 1
     assert not hello.has_min_max  # the store has none; nothing is made up
@@ -274,7 +275,8 @@ def test_a_malformed_variable_is_a_check_error_naming_it(
 ) -> None:
     monkeypatch.setenv(variable, value)
     errors = [m for m in run_checks() if m.id == "prodkit.E142"]
-    assert len(errors) == 1 and named in errors[0].msg
+    assert len(errors) == 1
+    assert named in errors[0].msg
     assert not otlp.install()
 
 
