@@ -222,8 +222,8 @@ def test_the_export_thread_starts_at_the_first_request_and_stops(
     assert otlp.install()
     assert otlp.get_exporter() is None
     serve(2)
-    assert otlp.get_exporter() is not None
     exports = receiver.wait_for_exports(1)
+    assert otlp.get_exporter() is not None
     assert counts(exports[0])[("GET", "/api/v1/hello/", 200)] == 2
     otlp.shutdown()
     assert otlp.get_exporter() is None

@@ -25,8 +25,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("django_prodkit.metrics")
 
+#: Seconds :func:`shutdown` waits for a thread that is still importing and building the exporter.
+BUILD_JOIN_TIMEOUT = 10.0
+
 _lock = threading.Lock()
 _exporter: MetricsExporter | None = None
+_thread: threading.Thread | None = None
+_stopping = threading.Event()
 _pid: int | None = None
 _hooks_registered = False
 
@@ -37,20 +42,36 @@ def get_exporter() -> MetricsExporter | None:
 
 
 def _start() -> None:
-    global _exporter, _pid
+    global _exporter, _pid, _thread, _stopping
     with _lock:
         if _pid == os.getpid():
             return
         # Set first: a start that fails is not tried again at every request.
         _pid = os.getpid()
         _exporter = None
-        try:
-            _exporter = _build()
-        except Exception as exc:
-            logger.warning("The metrics are not exported over OTLP: %s", exc)
+        # The request only starts the thread: importing and building the exporter happen in it.
+        _stopping = threading.Event()
+        _thread = threading.Thread(
+            target=_export_in_this_thread, args=(_stopping,), name="prodkit-otlp-metrics", daemon=True
+        )
+        _thread.start()
+
+
+def _export_in_this_thread(stopping: threading.Event) -> None:
+    global _exporter
+    try:
+        exporter = _build()
+    except Exception as exc:
+        logger.warning("The metrics are not exported over OTLP: %s", exc)
+        return
+    if exporter is None:
+        return
+    with _lock:
+        if stopping.is_set():
+            exporter.close(final=False)
             return
-        if _exporter is not None:
-            _exporter.start()
+        _exporter = exporter
+    exporter.run()
 
 
 def _build() -> MetricsExporter | None:
@@ -76,17 +97,30 @@ def observe(method: str, route: str, status: int, duration_ms: float) -> None:
 
 
 def shutdown() -> None:
-    """Stop this process's export thread, exporting a last time if it holds the lock (gunicorn's ``worker_exit``)."""
-    global _exporter
-    exporter = get_exporter()
+    """Stop this process's export thread, exporting a last time if it holds the lock (gunicorn's ``worker_exit``).
+
+    Waits for a thread that is still building the exporter too: a daemon thread left inside an import when
+    the interpreter finalizes holds that module's lock, and the exit then hangs (a worker that never ends).
+    """
+    global _exporter, _pid
+    if _pid != os.getpid():
+        return
+    with _lock:
+        _stopping.set()
+        exporter, _exporter = _exporter, None
+        _pid = None
     if exporter is not None:
-        _exporter = None
         exporter.close()
+    thread = _thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout=BUILD_JOIN_TIMEOUT)
 
 
 def _reset_after_fork() -> None:
-    global _exporter, _pid, _lock
+    global _exporter, _pid, _lock, _thread, _stopping
     _exporter = None
+    _thread = None
+    _stopping = threading.Event()
     _pid = None
     # The parent's lock may have been held by another thread at the moment of the fork.
     _lock = threading.Lock()

@@ -35,6 +35,7 @@ USER_AGENT = f"django-prodkit/{__version__}"
 REFUSED = frozenset({400, 413, 415})
 SERVICE_NAME = "service.name"
 SERVICE_INSTANCE_ID = "service.instance.id"
+PROCESS_PREFIX = "process."
 
 
 class Outcome(Enum):
@@ -48,15 +49,19 @@ class Outcome(Enum):
 def build_resource(settings: ExportSettings, store: MetricStore) -> dict[str, object]:
     """``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME`` (through the SDK), the kit's service name, an instance id.
 
-    The instance id is the same in every worker of one server run (derived from the host, the multiprocess
-    directory and the server's start), so a handover between workers continues the same series.
+    The export speaks for the server, not for the process that happens to hold the lock: the SDK's own
+    ``service.instance.id`` (a UUID per process, new after each fork) and any ``process.*`` attribute would
+    start new series at every handover, so they are replaced by an id that every worker of one server run
+    shares (from the host, the multiprocess directory and the server's start), unless the variables set one.
     """
-    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 
-    attributes: dict[str, object] = dict(Resource.create().attributes)
+    attributes: dict[str, object] = {
+        key: value for key, value in Resource.create().attributes.items() if not key.startswith(PROCESS_PREFIX)
+    }
     if str(attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         attributes[SERVICE_NAME] = settings.service_name
-    if SERVICE_INSTANCE_ID not in attributes:
+    if SERVICE_INSTANCE_ID not in OTELResourceDetector().detect().attributes:
         if settings.instance:
             attributes[SERVICE_INSTANCE_ID] = settings.instance
         elif store.directory is not None:
@@ -84,7 +89,9 @@ class MetricsExporter:
         self._pending: deque[bytes] = deque()
         self._dropped = 0
         self._down = False
-        self._baseline: tuple[int, dict[Any, tuple[float, ...]]] | None = None
+        # What the holders of the lock share (see ``leader``): whether the endpoint is down, the delta baseline.
+        self._state: dict[str, Any] | None = None
+        self._baseline: tuple[int, dict[Any, tuple[float, ...]]] = (0, {})
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -95,6 +102,8 @@ class MetricsExporter:
             if not self.leadership.claim():
                 return False
             started_at = self.store.started_at
+            if self._state is None:
+                self._take_over(started_at)
             current = snapshot(self.store.families())
             now = time.time_ns()
             if self.settings.temporality == CUMULATIVE:
@@ -103,6 +112,27 @@ class MetricsExporter:
             else:
                 self._export_delta(current, started_at, now)
             return True
+
+    def _take_over(self, started_at: float) -> None:
+        state = self.leadership.load(started_at)
+        if state is None:
+            state = {"started_at": started_at, "down": False}
+        self._state = state
+        # An outage the previous holder already warned about is the same outage.
+        self._down = bool(state.get("down"))
+        if "values" in state:
+            self._baseline = (int(state["start_ns"]), from_json(state["values"]))
+        else:
+            self._baseline = (math.floor(started_at * 1e9), {})
+
+    def _save(self, **changes: Any) -> None:
+        if self._state is None:
+            return
+        self._state.update(changes)
+        try:
+            self.leadership.save(self._state)
+        except OSError:
+            logger.debug("could not save the OTLP export state", exc_info=True)
 
     def _body(self, series: Snapshot, start_ns: int, now: int) -> bytes:
         body = encode(series, self.resource, start_ns, now, self.settings.temporality).SerializeToString()
@@ -121,23 +151,13 @@ class MetricsExporter:
             self._pending.popleft()
 
     def _export_delta(self, current: Snapshot, started_at: float, now: int) -> None:
-        if self._baseline is None:
-            state = self.leadership.load(started_at)
-            if state is None:
-                self._baseline = (math.floor(started_at * 1e9), {})
-            else:
-                self._baseline = (int(state["start_ns"]), from_json(state["values"]))
         start_ns, values = self._baseline
         changed = delta(current, values)
         if not changed.values:
             return
         if self._send(self._body(changed, start_ns, now)) is Outcome.SENT:
             self._baseline = (now, current.values)
-            state = {"started_at": started_at, "start_ns": now, "values": to_json(current.values)}
-            try:
-                self.leadership.save(state)
-            except OSError:
-                logger.debug("could not save the OTLP delta baseline", exc_info=True)
+            self._save(start_ns=now, values=to_json(current.values))
 
     def _send(self, body: bytes) -> Outcome:
         try:
@@ -160,6 +180,7 @@ class MetricsExporter:
     def _failed(self, reason: str) -> Outcome:
         if not self._down:
             self._down = True
+            self._save(down=True)
             logger.warning(
                 "Could not export metrics to %s (%s); trying again every %g s, keeping up to %d exports.",
                 self.target,
@@ -172,6 +193,7 @@ class MetricsExporter:
     def _recovered(self) -> None:
         if self._down:
             self._down = False
+            self._save(down=False)
             # Not a warning: an outage logs one warning, when it starts.
             logger.info(
                 "Metrics reach %s again; %d exports were sent late, %d dropped from the full buffer.",
@@ -181,12 +203,9 @@ class MetricsExporter:
             )
             self._dropped = 0
 
-    def start(self) -> None:
-        """Export every interval in a daemon thread."""
-        self._thread = threading.Thread(target=self._run, name="prodkit-otlp-metrics", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
+    def run(self) -> None:
+        """Export every interval in the calling thread until :meth:`close`."""
+        self._thread = threading.current_thread()
         warned = False
         while not self._stop.wait(self.settings.interval):
             try:
