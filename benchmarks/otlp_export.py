@@ -4,10 +4,11 @@ Run: ``python benchmarks/otlp_export.py``. One process sets Django up in multipr
 workers that count requests over 50 routes (two methods, three statuses, the duration and queries histograms)
 with the real prometheus_client writer; their files stay, as a running server's do. The process that holds the
 export lock then exports to an OTLP/HTTP receiver on 127.0.0.1 that reads and discards each body: cumulative
-(the default), and delta with every series changed since the last export (more workers count one request per
-series between two delta exports, outside the timing). Each interval's work is timed as a whole
-(``export_once``: read the merged files, build the series, encode, POST) and by part, in interleaved rounds
-(medians). The request path does not change: the export runs in its own thread, once per interval.
+(the default), and delta with every series changed since the last export (between two delta exports, outside
+the timing, a worker counts one request per series and is folded as gunicorn's ``child_exit`` hook does).
+Each interval's work is timed as a whole (``export_once``: read the merged files, build the series, encode,
+POST) and by part, in interleaved rounds (medians). The request path does not change: the export runs in its
+own thread, once per interval.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _count(store: Any, rng: random.Random, every_series: bool) -> None:
         store.observe_queries(method, route, rng.randrange(12))
 
 
-def _fork_worker(store: Any, seed: int, every_series: bool = False) -> None:
+def _fork_worker(store: Any, seed: int, every_series: bool = False) -> int:
     pid = os.fork()
     if pid == 0:
         try:
@@ -63,6 +64,7 @@ def _fork_worker(store: Any, seed: int, every_series: bool = False) -> None:
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+    return pid
 
 
 def _timed(function: Any) -> tuple[float, Any]:
@@ -77,6 +79,7 @@ def _measure(rounds: int, seed: int) -> dict[str, Any]:
 
     django.setup()
     from django_prodkit.conf import get_config
+    from django_prodkit.metrics.compaction import compact as fold
     from django_prodkit.metrics.otlp.config import resolve
     from django_prodkit.metrics.otlp.encoding import encode
     from django_prodkit.metrics.otlp.exporter import build_exporter
@@ -110,7 +113,8 @@ def _measure(rounds: int, seed: int) -> dict[str, Any]:
                 samples[name].append(elapsed)
             elif name == "delta":
                 # A worker that recycled through every series, so the delta export has all of them to send.
-                _fork_worker(store, 10_000 + round_number, every_series=True)
+                # Folded as gunicorn's child_exit hook does, so the directory stays at eight workers' files.
+                fold(store.directory, str(_fork_worker(store, 10_000 + round_number, every_series=True)))
                 cumulative.leadership.release()
                 samples[name].append(_timed(delta.export_once)[0])
             else:
@@ -150,6 +154,8 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
         f"| of which: encoding the protobuf | {result['encode_ms']:.2f} |",
         f"| request body, and gzipped | {result['payload_bytes'] / 1024:,.0f} KiB, "
         f"{result['payload_gzip_bytes'] / 1024:,.0f} KiB |",
+        f"| the machine's load average at the end (on {result['machine']['cpus']} cores) | "
+        f"{result['machine'].get('load_average', 'not recorded')} |",
     ]
     return {"cost": "\n".join(lines)}
 
@@ -183,7 +189,12 @@ def main() -> None:
         sink.shutdown()
         sink.server_close()
     result = {
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 1),
+        },
         "settings": {
             "routes": ROUTES,
             "workers": WORKERS,
