@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -209,6 +210,8 @@ class Receiver:
                     return
                 if headers.get("content-encoding") == "gzip":
                     body = gzip.decompress(body)
+                elif headers.get("content-encoding") == "deflate":
+                    body = zlib.decompress(body)
                 if self.path == METRICS_PATH:
                     exports = decode_metrics(body)
                     with receiver._lock:

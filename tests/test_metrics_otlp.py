@@ -316,3 +316,15 @@ def test_a_missing_extra_is_a_check_error(settings: Any, monkeypatch: pytest.Mon
         importlib.util, "find_spec", lambda name, *a: None if name.startswith("opentelemetry.proto") else real(name, *a)
     )
     assert ids(settings) == {"prodkit.E140"}
+
+
+@pytest.mark.parametrize("compression", ["gzip", "deflate"])
+def test_compressed_exports(
+    receiver: Receiver, settings: Any, monkeypatch: pytest.MonkeyPatch, compression: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", compression)
+    exporter = exporter_to(receiver.metrics_url, settings)
+    serve(2)
+    exporter.export_once()
+    (export,) = receiver.wait_for_exports(1)
+    assert counts(export) == {("GET", "/api/v1/hello/", 200): 2}

@@ -15,13 +15,24 @@ from django.urls import NoReverseMatch, reverse
 
 from django_prodkit.conf import get_config
 from django_prodkit.metrics.multiproc import MULTIPROC_ENV, multiproc_dir
-from django_prodkit.metrics.otlp import checks as otlp_checks
 from django_prodkit.stack import index_of
 
 METRICS_VIEW = "prodkit:metrics"
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
 #: More bounds than this multiply the series per endpoint without a useful gain in accuracy.
 MAX_BUCKETS = 60
+
+
+#: The ids of this concern's checks, with a one-line summary (the docs list them all).
+CHECK_IDS: dict[str, str] = {
+    "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
+    "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
+    "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
+    "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
+    "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
+    "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
+    "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",
+}
 
 
 def _routed() -> str | None:
@@ -130,5 +141,4 @@ def _multiprocess_messages() -> list[checks.CheckMessage]:
 def register() -> None:
     """Register the metrics checks (called from ``django_prodkit.checks.register_all``)."""
     checks.register(check_metrics_settings, "prodkit")
-    otlp_checks.register()
     checks.register(check_metrics_token, "prodkit", checks.Tags.security, deploy=True)

@@ -38,7 +38,7 @@ TEMPORALITIES = {"cumulative": CUMULATIVE, "delta": DELTA, "lowmemory": DELTA}
 #: ``OTEL_METRICS_EXPORTER`` values: ``otlp`` turns the export on, ``none`` off; the SDK's other exporters are
 #: not the kit's (the metrics endpoint already serves Prometheus) and are ignored with a warning.
 OTHER_EXPORTERS = frozenset({"console", "prometheus", "logging"})
-COMPRESSIONS = ("none", "gzip")
+COMPRESSIONS = ("none", "gzip", "deflate")
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/metrics"
 #: CloudWatch's OTLP metrics endpoint; its SigV4 service is ``monitoring``.

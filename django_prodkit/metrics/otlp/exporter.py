@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from enum import Enum
 from typing import Any
@@ -82,8 +83,8 @@ class MetricsExporter:
         self.target = safe_url(endpoint)
         self._session = session
         self._headers = {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT, **dict(settings.headers)}
-        if settings.compression == "gzip":
-            self._headers["Content-Encoding"] = "gzip"
+        if settings.compression != "none":
+            self._headers["Content-Encoding"] = settings.compression
         self.leadership = Leadership(store.directory)
         self.resource = build_resource(settings, store)
         self._pending: deque[bytes] = deque()
@@ -136,7 +137,9 @@ class MetricsExporter:
 
     def _body(self, series: Snapshot, start_ns: int, now: int) -> bytes:
         body = encode(series, self.resource, start_ns, now, self.settings.temporality).SerializeToString()
-        return gzip.compress(body) if self.settings.compression == "gzip" else body
+        if self.settings.compression == "gzip":
+            return gzip.compress(body)
+        return zlib.compress(body) if self.settings.compression == "deflate" else body
 
     def _queue(self, body: bytes) -> None:
         if len(self._pending) >= self.settings.buffer_size:

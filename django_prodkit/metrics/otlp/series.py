@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.metrics_core import Metric
 
-from django_prodkit.http import OTHER_METHOD, UNMATCHED_ROUTE
+from django_prodkit.context.http import OTHER_METHOD, UNMATCHED_ROUTE
 from django_prodkit.metrics.store import (
     DB_QUERIES_METRIC,
     DURATION_METRIC,
