@@ -6,6 +6,7 @@ Every export goes through a real socket to ``tests.otlp_receiver.Receiver``, whi
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -328,3 +329,28 @@ def test_compressed_exports(
     exporter.export_once()
     (export,) = receiver.wait_for_exports(1)
     assert counts(export) == {("GET", "/api/v1/hello/", 200): 2}
+
+
+@pytest.mark.timeout(30)
+def test_requests_are_served_while_an_export_hangs(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    # Accepts connections (the kernel's backlog) and never answers: every export waits for its timeout.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "10")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TIMEOUT", "3")
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1/metrics"
+        settings.PRODKIT = {"OTLP_METRICS": {"ENABLED": True, "ENDPOINT": url}}
+        assert otlp.install()
+        serve(1)
+        deadline = time.monotonic() + 10
+        while otlp.get_exporter() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # an export is now waiting for an answer
+        serve(20)
+        response = Client().get("/api/v1/hello/")
+        assert response.status_code == 200
+        assert get_store().families()[0].samples[0].value == 22
+        otlp.shutdown()

@@ -224,7 +224,8 @@ class MetricsExporter:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self.settings.timeout + 1.0)
-        if final and self.leadership.held:
+        # Not while the endpoint is known to be down: a worker's exit must not wait for another timeout.
+        if final and self.leadership.held and not self._down:
             try:
                 self.export_once()
             except Exception:
