@@ -27,8 +27,12 @@ INTERVAL_ENV = "OTEL_METRIC_EXPORT_INTERVAL"
 TEMPORALITY_ENV = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
 
 OTEL_EXTRA = "pip install django-prodkit[otel]"
-#: The modules the exporter needs: the protobuf classes and the HTTP client (both come with the extra).
-REQUIRED_MODULES = ("opentelemetry.proto.collector.metrics.v1.metrics_service_pb2", "requests")
+#: The modules the exporter needs: the protobuf classes, the SDK's resource and the HTTP client (all in the extra).
+REQUIRED_MODULES = (
+    "opentelemetry.proto.collector.metrics.v1.metrics_service_pb2",
+    "opentelemetry.sdk.resources",
+    "requests",
+)
 
 CUMULATIVE = "cumulative"
 DELTA = "delta"
