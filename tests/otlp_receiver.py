@@ -192,6 +192,8 @@ class Receiver:
         self.exports: list[ReceivedExport] = []
         self.requests = 0
         self.refused = 0
+        #: The status the receiver answers with (a collector refusing points answers 400).
+        self.answer = 200
         self._lock = threading.Lock()
         receiver = self
 
@@ -206,6 +208,11 @@ class Receiver:
                     with receiver._lock:
                         receiver.refused += 1
                     self.send_response(403)
+                    self.end_headers()
+                    return
+                if receiver.answer != 200:
+                    self.send_response(receiver.answer)
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 if headers.get("content-encoding") == "gzip":

@@ -354,3 +354,20 @@ def test_requests_are_served_while_an_export_hangs(settings: Any, monkeypatch: p
         assert response.status_code == 200
         assert get_store().families()[0].samples[0].value == 22
         otlp.shutdown()
+
+
+def test_a_refused_point_is_dropped_with_one_warning(
+    receiver: Receiver, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = exporter_to(receiver.metrics_url, settings)
+    receiver.answer = 400
+    for _ in range(3):
+        serve(1)
+        exporter.export_once()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        f"{receiver.metrics_url} refused a metrics export with HTTP 400; it was dropped."
+    ]
+    receiver.answer = 200
+    exporter.export_once()
+    (export,) = receiver.wait_for_exports(1)
+    assert counts(export) == {("GET", "/api/v1/hello/", 200): 3}

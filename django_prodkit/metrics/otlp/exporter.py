@@ -90,6 +90,7 @@ class MetricsExporter:
         self._pending: deque[bytes] = deque()
         self._dropped = 0
         self._down = False
+        self._refusing = False
         # What the holders of the lock share (see ``leader``): whether the endpoint is down, the delta baseline.
         self._state: dict[str, Any] | None = None
         self._baseline: tuple[int, dict[Any, tuple[float, ...]]] = (0, {})
@@ -173,10 +174,14 @@ class MetricsExporter:
             # The exception's text may hold the URL and its credentials: only its type is logged.
             return self._failed(type(exc).__name__)
         if status is not None and 200 <= status < 300:
+            self._refusing = False
             self._recovered()
             return Outcome.SENT
         if status in REFUSED:
-            logger.warning("%s refused a metrics export with HTTP %s; it was dropped.", self.target, status)
+            # Once until an export is accepted again: an endpoint that refuses every point would flood the log.
+            if not self._refusing:
+                self._refusing = True
+                logger.warning("%s refused a metrics export with HTTP %s; it was dropped.", self.target, status)
             return Outcome.REFUSED
         return self._failed(f"HTTP {status}")
 
