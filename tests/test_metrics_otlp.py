@@ -305,6 +305,10 @@ def test_checks(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "otlp,console")
     assert ids(settings) == {"prodkit.W140"}
     monkeypatch.delenv("OTEL_METRICS_EXPORTER")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    assert ids(settings) == {"prodkit.W142"}
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/protobuf")
+    assert ids(settings) == set()
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if not m.endswith("MetricsMiddleware")]
     assert ids(settings) == {"prodkit.W141"}
 

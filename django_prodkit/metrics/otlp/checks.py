@@ -1,4 +1,4 @@
-"""System checks for the metrics over OTLP (``prodkit.E140``-``E144``, ``W140``-``W141``).
+"""System checks for the metrics over OTLP (``prodkit.E140``-``E144``, ``W140``-``W142``).
 
 Nothing of OpenTelemetry is imported here: installed packages are looked up with ``importlib.util.find_spec``.
 """
@@ -28,6 +28,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E144": "OTLP_METRICS.INTERVAL or OTLP_METRICS.BUFFER_SIZE is not positive.",
     "prodkit.W140": "OTEL_METRICS_EXPORTER names an exporter the kit does not provide; it is ignored.",
     "prodkit.W141": "The OTLP metrics export is on but MetricsMiddleware is not in MIDDLEWARE.",
+    "prodkit.W142": "An OTLP protocol variable asks for another transport than http/protobuf for the metrics.",
 }
 
 
@@ -71,6 +72,15 @@ def _enabled(settings: ExportSettings) -> list[checks.CheckMessage]:
                 "is not an http(s) URL.",
                 hint="Give the full metrics URL, e.g. http://otel-collector:4318/v1/metrics.",
                 id="prodkit.E143",
+            )
+        )
+    if settings.other_protocol:
+        messages.append(
+            checks.Warning(
+                f"{settings.other_protocol}: the metrics are exported over OTLP/HTTP with protobuf only.",
+                hint="Point the endpoint at the collector's OTLP/HTTP port (4318), not gRPC's (4317), "
+                "or set OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=http/protobuf.",
+                id="prodkit.W142",
             )
         )
     if index_of(METRICS_MIDDLEWARE, installed_middleware()) is None:

@@ -25,6 +25,10 @@ METRICS_COMPRESSION_ENV = "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION"
 COMPRESSION_ENV = "OTEL_EXPORTER_OTLP_COMPRESSION"
 INTERVAL_ENV = "OTEL_METRIC_EXPORT_INTERVAL"
 TEMPORALITY_ENV = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+METRICS_PROTOCOL_ENV = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
+PROTOCOL_ENV = "OTEL_EXPORTER_OTLP_PROTOCOL"
+#: The only OTLP transport the exporter speaks.
+PROTOCOL = "http/protobuf"
 
 OTEL_EXTRA = "pip install django-prodkit[otel]"
 #: The modules the exporter needs: the protobuf classes, the SDK's resource and the HTTP client (all in the extra).
@@ -60,6 +64,8 @@ class ExportSettings:
 
     enabled: bool
     ignored_exporters: tuple[str, ...]
+    #: ``NAME=value`` of a protocol variable that asks for another transport than http/protobuf, else ``None``.
+    other_protocol: str | None
     endpoint: str | None
     headers: tuple[tuple[str, str], ...]
     timeout: float
@@ -158,9 +164,11 @@ def resolve(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
     compression = found[1].lower() if found else "none"
     if compression not in COMPRESSIONS:
         raise ValueError(f"{found and found[0]}={compression!r} is not one of {', '.join(COMPRESSIONS)}.")
+    found = _first(environ, METRICS_PROTOCOL_ENV, PROTOCOL_ENV)
     return ExportSettings(
         enabled=section["ENABLED"] if switch is None else switch,
         ignored_exporters=ignored,
+        other_protocol=f"{found[0]}={found[1]}" if found and found[1].lower() != PROTOCOL else None,
         endpoint=section["ENDPOINT"] or _endpoint(environ),
         headers=headers,
         timeout=timeout,
