@@ -37,7 +37,7 @@ def endpoint_name(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
-def check_redis(url: str, timeout: float) -> None:
+def probe_redis(url: str, timeout: float) -> None:
     """PING the Redis server at ``url`` with a fresh connection and ``timeout`` s to connect and answer."""
     import redis
 
@@ -59,7 +59,7 @@ def broker_url() -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def check_broker(url: str, timeout: float) -> None:
+def probe_broker(url: str, timeout: float) -> None:
     """Connect to the message broker at ``url`` with kombu (no retries, ``timeout`` s) and open a channel."""
     kombu: Any = importlib.import_module("kombu")  # untyped
     options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "max_retries": 0}
@@ -94,7 +94,7 @@ def storage_aliases(configured: list[str] | None) -> list[str]:
     return ["default"]
 
 
-def check_storage(alias: str) -> None:
+def probe_storage(alias: str) -> None:
     """A fresh instance of the storage ``alias``: a local directory must be writable, a remote one must answer."""
     backends: dict[str, Any] = storages.backends
     storage = storages.create_storage(backends[alias])

@@ -29,9 +29,9 @@ from django_prodkit.health.dependencies import (
 )
 from django_prodkit.health.dependencies import (
     broker_url,
-    check_broker,
-    check_redis,
-    check_storage,
+    probe_broker,
+    probe_redis,
+    probe_storage,
     endpoint_name,
     storage_aliases,
 )
@@ -184,14 +184,14 @@ def configured_checks() -> list[Check]:
     )
     timeout = float(config["HEALTH_CHECK_TIMEOUT"])
     checks.extend(
-        Check(f"redis:{endpoint_name(url)}", partial(check_redis, url, timeout))
+        Check(f"redis:{endpoint_name(url)}", partial(probe_redis, url, timeout))
         for url in config["HEALTH_CHECK_REDIS_URLS"]
     )
     broker = broker_url()
     if broker is not None:
-        checks.append(Check(f"broker:{endpoint_name(broker)}", partial(check_broker, broker, timeout)))
+        checks.append(Check(f"broker:{endpoint_name(broker)}", partial(probe_broker, broker, timeout)))
     checks.extend(
-        Check(f"storage:{alias}", partial(check_storage, alias))
+        Check(f"storage:{alias}", partial(probe_storage, alias))
         for alias in storage_aliases(config["HEALTH_CHECK_STORAGES"])
     )
     checks.extend(resolve_custom_checks(tuple(config["HEALTH_CHECKS"])))
