@@ -29,10 +29,10 @@ from django_prodkit.health.dependencies import (
 )
 from django_prodkit.health.dependencies import (
     broker_url,
+    endpoint_name,
     probe_broker,
     probe_redis,
     probe_storage,
-    endpoint_name,
     storage_aliases,
 )
 
