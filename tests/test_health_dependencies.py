@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +152,22 @@ def test_unknown_storages_and_urls_that_are_not_redis_are_errors_that_show_no_pa
     assert [m.id for m in messages] == ["prodkit.E166", "prodkit.E167"]
     assert PASSWORD not in str([m.msg for m in messages])
     assert all(m.hint for m in messages)
+
+
+@pytest.mark.parametrize(
+    ("setting", "module", "check_id"),
+    [
+        ({"HEALTH_CHECK_REDIS_URLS": ["redis://cache:6379/0"]}, "redis", "prodkit.E168"),
+        ({"HEALTH_CHECK_BROKER_URL": "amqp://mq//"}, "kombu", "prodkit.E169"),
+    ],
+)
+def test_a_probe_whose_client_is_not_installed_is_an_error(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, setting: dict[str, Any], module: str, check_id: str
+) -> None:
+    from django_prodkit.health.checks import check_health_config
+
+    only(settings, **setting)
+    assert check_health_config() == []
+    monkeypatch.setitem(sys.modules, module, None)  # what makes ``import module`` fail, as if not installed
+    [message] = check_health_config()
+    assert (message.id, bool(message.hint)) == (check_id, True)
