@@ -65,5 +65,16 @@ def _add_index_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] += index_toctrees(source[0])
 
 
+# api.md keeps its autodoc directives in HTML comments, which GitHub hides; Sphinx gets them as {eval-rst} blocks
+# (docs/api_summary.py writes the readable tables beside them).
+_AUTODOC = re.compile(r"^<!-- autodoc\n(?P<rst>.*?)\n-->\n", re.M | re.S)
+
+
+def _render_autodoc(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname == "api":
+        source[0] = _AUTODOC.sub(lambda match: f"```{{eval-rst}}\n{match['rst']}\n```\n", source[0])
+
+
 def setup(app: Sphinx) -> None:
     app.connect("source-read", _add_index_toctrees)
+    app.connect("source-read", _render_autodoc)
