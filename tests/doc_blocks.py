@@ -35,6 +35,7 @@ marker; ``json`` blocks need none (each one must parse) but may carry a NAME or 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +121,25 @@ def block(name: str) -> Block:
 
 def blocks_of_kind(kind: str) -> list[Block]:
     return [candidate for candidate in all_blocks() if candidate.kind == kind]
+
+
+def index_order() -> list[Path]:
+    """The pages in the order ``docs/index.md`` lists them (the order a reader meets them), then the README."""
+    listed = re.findall(r"^- \[[^\]]+\]\(([\w-]+\.md)\)", (DOCS / "index.md").read_text(), re.M)
+    return [DOCS / name for name in listed] + [ROOT / "README.md"]
+
+
+def settings_blocks_in_index_order() -> list[Block]:
+    """Every ``settings`` block, page by page in the index's order: what a reader pastes after the quickstart."""
+    return [found for path in index_order() for found in page_blocks(path) if found.kind == "settings"]
+
+
+def middleware_order() -> list[str]:
+    """Our middleware's dotted paths in the order the overview lists them (the one order every page keeps)."""
+    spec = importlib.util.spec_from_file_location("middleware_diagram", DOCS / "middleware_diagram.py")
+    assert spec is not None
+    assert spec.loader is not None
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    layers: list[str] = diagram.layers((DOCS / "overview.md").read_text())
+    return [f"django_prodkit.middleware.{layer}" for layer in layers if layer != diagram.DJANGO]
