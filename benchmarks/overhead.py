@@ -180,7 +180,7 @@ TARGETS: list[tuple[str, str, float]] = [
 ABSOLUTE_TARGETS: list[tuple[str, float]] = [("+ RequestIDMiddleware", 5.0)]
 
 
-# --- X-Ray (issue 6): django-prodkit's TracingMiddleware (X-Ray backend) beside aws-xray-sdk's own, same sampling -------------
+# --- X-Ray (issue 6): TracingMiddleware's X-Ray backend beside aws-xray-sdk's own, same sampling --------------
 
 _NOTHING_SAMPLED = {"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.0}}
 _PRODKIT_XRAY = "django_prodkit.middleware.TracingMiddleware"
@@ -638,7 +638,11 @@ PEERS = [
     ("+ RequestIDMiddleware", "+ django-guid", "request ids"),
     ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
     ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
-    ("+ TracingMiddleware, X-Ray (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+    (
+        "+ TracingMiddleware, X-Ray (all sampled)",
+        "+ aws-xray-sdk XRayMiddleware (all sampled)",
+        "X-Ray, every request sampled",
+    ),
     (
         "+ TracingMiddleware, OTel (all sampled)",
         "+ opentelemetry-instrumentation-django (all sampled)",

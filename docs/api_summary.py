@@ -77,7 +77,8 @@ def table(rst: str) -> str:
             module_shown = module
         if name:
             rows.append(f"| `{name}` | {summary(getattr(importlib.import_module(module), name))} |")
-    return "<!-- api-summary -->\n| object | what it is |\n| --- | --- |\n" + "\n".join(rows) + "\n<!-- /api-summary -->\n"
+    header = "<!-- api-summary -->\n| object | what it is |\n| --- | --- |\n"
+    return header + "\n".join(rows) + "\n<!-- /api-summary -->\n"
 
 
 def render(markdown: str) -> str:

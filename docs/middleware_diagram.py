@@ -16,7 +16,9 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 OUTPUT = DOCS / "_static" / "middleware.svg"
 ORDER_LIST = re.compile(r"<!-- middleware-order -->\n((?:\d+\. .*\n)+)")
-ORDER_ITEM = re.compile(r"^\d+\. (?:`django_prodkit\.middleware\.(?P<ours>\w+)`|(?P<django>Django's own middleware))", re.M)
+ORDER_ITEM = re.compile(
+    r"^\d+\. (?:`django_prodkit\.middleware\.(?P<ours>\w+)`|(?P<django>Django's own middleware))", re.M
+)
 DJANGO = "Django's middleware"
 #: What each layer does, in a few words on two lines.
 ROLES: dict[str, tuple[str, str]] = {

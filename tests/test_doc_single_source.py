@@ -86,7 +86,7 @@ def released_versions() -> set[str]:
 
 
 def test_pages_name_only_versions_that_exist() -> None:
-    """"Before 1.1" in a package at 0.1.0 sends readers after releases that never happened."""
+    """A "before 1.1" in a package at 0.1.0 sends readers after releases that never happened."""
     known = released_versions() | {__version__}
     mentions = [
         f"{name}: {match[0]!r}"
@@ -100,7 +100,8 @@ def test_pages_name_only_versions_that_exist() -> None:
 def _is_a_dependency_version(text: str, position: int) -> bool:
     """Django, Python, a provider or a schema version, not ours."""
     before = text[max(0, position - 40) : position]
-    return bool(re.search(r"(?:Django|Python|provider|[Ss]chema|protocol|TLS|HTTP|[Ss]ignature|gunicorn)\W*\S*\W*$", before))
+    owners = r"(?:Django|Python|provider|[Ss]chema|protocol|TLS|HTTP|[Ss]ignature|gunicorn)"
+    return bool(re.search(owners + r"\W*\S*\W*$", before))
 
 
 # --- extras and install lines ------------------------------------------------------------------------------------

@@ -52,7 +52,6 @@ from tests.doc_blocks import (
     all_blocks,
     block,
     blocks_of_kind,
-    index_order,
     middleware_order,
     page_blocks,
     pages,

@@ -63,4 +63,3 @@ def test_manage_py_check_fails_on_a_duplicate(settings: object) -> None:
     settings.MIDDLEWARE = [*QUICKSTART, "django_prodkit.middleware.AccessLogMiddleware"]  # type: ignore[attr-defined]
     with pytest.raises(SystemCheckError, match=r"prodkit\.E160"):
         call_command("check", stdout=StringIO(), stderr=StringIO())
-

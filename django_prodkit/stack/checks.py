@@ -54,9 +54,7 @@ def check_middleware_order(app_configs: Sequence[Any] | None = None, **kwargs: A
     ]
 
 
-def check_middleware_listed_once(
-    app_configs: Sequence[Any] | None = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
+def check_middleware_listed_once(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """Each of our middleware, subclasses and the ``XRayMiddleware`` alias included, may be listed once."""
     middleware = installed_middleware()
     messages: list[checks.CheckMessage] = []
