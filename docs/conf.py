@@ -39,6 +39,9 @@ exclude_patterns = ["_build", "tests"]
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Re-exported objects (django_prodkit.request_id re-exports django_prodkit.context.ids) would otherwise get source
+# pages whose backlinks name an anchor under the wrong module.
+viewcode_follow_imported_members = False
 
 html_theme = "furo"
 html_title = f"django-prodkit {__version__}"
