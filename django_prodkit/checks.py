@@ -14,6 +14,7 @@ from django_prodkit.db import checks as db_checks
 from django_prodkit.health import checks as health_checks
 from django_prodkit.logs import checks as logs_checks
 from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.outbound import checks as outbound_checks
 from django_prodkit.security import checks as security_checks
 from django_prodkit.stack import checks as stack_checks
 from django_prodkit.tracing import checks as tracing_checks
@@ -31,6 +32,7 @@ CONCERNS: tuple[ModuleType, ...] = (
     cloudwatch_checks,
     tracing_checks,
     otel_checks,
+    outbound_checks,
 )
 
 #: The id tables of each concern; :data:`CHECK_IDS` is their union.

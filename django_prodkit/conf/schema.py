@@ -56,8 +56,14 @@ DEFAULTS: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": False,
         "AWS_SIGV4": False,
         "AWS_REGION": None,
+        # Issue 22: become the process's global tracer provider (unless the application set one), and the
+        # seconds a process's exit may spend sending the spans still queued.
+        "GLOBAL_PROVIDER": True,
+        "SHUTDOWN_TIMEOUT": 2.0,
     },
     "PROPAGATE_OUTBOUND": [],
+    # Issue 22: the hosts whose calls carry X-Request-ID and the trace headers (ALLOWED_HOSTS' patterns).
+    "PROPAGATE_OUTBOUND_HOSTS": ["*"],
     "CLOUDWATCH": {
         "ENABLED": False,
         "MODE": "emf",
@@ -128,8 +134,11 @@ SCHEMA: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": bool,
         "AWS_SIGV4": bool,
         "AWS_REGION": (str, type(None)),
+        "GLOBAL_PROVIDER": bool,
+        "SHUTDOWN_TIMEOUT": float,
     },
     "PROPAGATE_OUTBOUND": ListOf(str),
+    "PROPAGATE_OUTBOUND_HOSTS": ListOf(str),
     "CLOUDWATCH": {
         "ENABLED": bool,
         "MODE": str,
