@@ -13,9 +13,12 @@ GitHub and Sphinx show nothing of it::
 
 ``settings``
     appended to the ``settings.py`` of a project that followed the quickstart (``startproject``, then the
-    quickstart's settings block; a block that sets ``MIDDLEWARE`` is written "below startproject's
-    ``MIDDLEWARE``" and replaces the quickstart's). django-prodkit's system checks must report nothing, its
-    middleware must be in the documented order, and a health probe through that ``MIDDLEWARE`` answers 200.
+    quickstart's settings block, then the page's earlier settings blocks). It changes the quickstart's settings
+    (``MIDDLEWARE.insert(...)``, ``PRODKIT["KEY"] = ...``), never writes ``MIDDLEWARE`` or ``PRODKIT`` whole.
+    django-prodkit's system checks must report nothing, its middleware must be in the overview's order, the
+    quickstart's keys must survive, and a health probe through that ``MIDDLEWARE`` answers 200. Every page's
+    settings blocks are also pasted together, in the order of ``docs/index.md``, into one project that must pass
+    ``check --deploy``.
 ``urls``
     appended to the ``urls.py`` that ``startproject`` writes and served; every route it adds without a
     converter is requested and must answer neither 404 nor a server error.

@@ -61,6 +61,10 @@ def test_the_percentile_promise_is_the_stores_in_every_page() -> None:
     ]
     assert len(stated) >= 6, stated  # metrics, settings, checks, background tasks, changelog
     assert [(name, value) for name, value in stated if value != promise] == []
+    # The hints of the bucket checks say it too.
+    hints = re.findall(r"percentiles within (\d+) ?%", (ROOT / "django_prodkit" / "metrics" / "checks.py").read_text())
+    assert hints
+    assert set(hints) == {promise}
 
 
 def test_the_default_buckets_exact_bound_is_the_one_computed() -> None:
