@@ -508,8 +508,7 @@ def test_hsts_preload_snippet_is_the_last_ramp_up_step(tmp_path: Path) -> None:
 FEATURE_PAGES = {"metrics", "database", "background-tasks", "health-checks", "tracing", "cloudwatch", "security"}
 
 
-@pytest.mark.e2e
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(120)  # two subprocesses, about 2 s: run in every environment, as the pages are for each Django
 def test_every_page_pasted_after_the_quickstart(tmp_path: Path) -> None:
     """The quickstart, then every page's settings blocks in the index's order, in one fresh startproject."""
     pasted = settings_blocks_in_index_order()
