@@ -31,7 +31,7 @@ _NEEDS_REQUEST_ID = (
 _TWICE: dict[str, str] = {
     REQUEST_ID_MIDDLEWARE: "a request without an incoming id gets two: one in the response header, another in its logs",
     "django_prodkit.middleware.AccessLogMiddleware": "every request writes two access lines",
-    "django_prodkit.middleware.HealthCheckMiddleware": "the inner copy answers nothing and costs every request a lookup",
+    "django_prodkit.middleware.HealthCheckMiddleware": "the inner copy answers nothing and costs each request a lookup",
     "django_prodkit.middleware.MetricsMiddleware": "every request is counted twice",
     TRACING_MIDDLEWARE: "every request is traced twice",
 }
