@@ -7,6 +7,7 @@ markup, which GitHub shows raw, is refused outside an allowed list.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from django_prodkit import __version__
 from django_prodkit.conf import ENV_OVERRIDES
 from django_prodkit.metrics.store import PERCENTILE_ERROR, default_buckets, percentile_error_bound
-from tests.doc_blocks import DOCS, ROOT, page_blocks, pages
+from tests.doc_blocks import DOCS, ROOT, middleware_order, page_blocks, pages
 
 CHANGELOG = ROOT / "CHANGELOG.md"
 
@@ -250,3 +251,15 @@ def test_relative_links_to_files_resolve(path: Path) -> None:
     """Links to the repository's files (the report schema, say) work on GitHub and become downloads in the site."""
     targets = re.findall(r"\]\((\.\./[^)#\s]+)\)", path.read_text())
     assert [target for target in targets if not (path.parent / target).exists()] == []
+
+
+def test_the_example_project_keeps_the_overviews_order() -> None:
+    source = (ROOT / "example_project" / "example_project" / "settings.py").read_text()
+    (assign,) = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "MIDDLEWARE" for t in node.targets)
+    ]
+    assert isinstance(assign.value, ast.List)
+    entries = [element.value for element in assign.value.elts if isinstance(element, ast.Constant)]
+    assert [entry for entry in entries if str(entry).startswith("django_prodkit.")] == middleware_order()
