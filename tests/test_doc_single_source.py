@@ -103,10 +103,10 @@ def test_pages_name_only_versions_that_exist() -> None:
 
 
 def _is_a_dependency_version(text: str, position: int) -> bool:
-    """Django, Python, a provider or a schema version, not ours."""
+    """Django's, Python's, a provider's or a schema's version (named just before it), not ours."""
     before = text[max(0, position - 40) : position]
     owners = r"(?:Django|Python|provider|[Ss]chema|protocol|TLS|HTTP|[Ss]ignature|gunicorn)"
-    return bool(re.search(owners + r"\W*\S*\W*$", before))
+    return bool(re.search(owners, before))
 
 
 # --- extras and install lines ------------------------------------------------------------------------------------
