@@ -44,6 +44,8 @@ ALLOWED_CROSSINGS: dict[tuple[str, str], frozenset[str]] = {
     # A task run and an outgoing call open a span with whichever tracer is on.
     ("tasks", "tracing"): frozenset({"django_prodkit.tracing.backend", "django_prodkit.tracing.base"}),
     ("outbound", "tracing"): frozenset({"django_prodkit.tracing.backend", "django_prodkit.tracing.base"}),
+    # The metrics over OTLP sign for CloudWatch with the one SigV4 signer the traces use for X-Ray.
+    ("metrics", "tracing"): frozenset({"django_prodkit.tracing.otel.sigv4"}),
 }
 
 
