@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django_prodkit import access_log_checks, conf, db_checks, health_checks, security_checks
 from django_prodkit.cloudwatch import checks as cloudwatch_checks
 from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.objectives import checks as objectives_checks
 from django_prodkit.stack import index_of, installed_middleware
 from django_prodkit.tracing import checks as tracing_checks
 from django_prodkit.tracing.otel import checks as otel_checks
@@ -52,6 +53,7 @@ CHECK_ID_TABLES: tuple[dict[str, str], ...] = (
     tracing_checks.CHECK_IDS,
     db_checks.CHECK_IDS,
     otel_checks.CHECK_IDS,
+    objectives_checks.CHECK_IDS,
 )
 for _table in CHECK_ID_TABLES[1:]:
     CHECK_IDS.update(_table)
@@ -138,4 +140,5 @@ def register_all() -> None:
     access_log_checks.register()
     security_checks.register()
     metrics_checks.register()
+    objectives_checks.register()
     db_checks.register()

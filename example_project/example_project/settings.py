@@ -164,6 +164,12 @@ PRODKIT = {
         "MODE": os.environ.get("CLOUDWATCH_MODE", "emf"),
         "NAMESPACE": os.environ.get("CLOUDWATCH_NAMESPACE", SERVICE_NAME),
     },
+    # What "working" means, and what pages: `manage.py prodkit_monitoring prometheus|grafana|cloudwatch` turns these
+    # into alerts and a dashboard; terraform/objectives.json is the CloudWatch output (docs/objectives.md).
+    "OBJECTIVES": [
+        {"NAME": "availability", "KIND": "availability", "TARGET": 99.9},
+        {"NAME": "latency", "KIND": "latency", "TARGET": 99, "THRESHOLD_MS": 350},
+    ],
 }
 
 # Celery: a worker on Redis when CELERY_BROKER_URL is set; without it (the demo, the tests) tasks run inline in
