@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from django.test import override_settings
 from django_prodkit.objectives.grafana import RATE
 from tests.objectives import PRODKIT
 from tests.test_metrics_e2e import TOKEN, free_port, request, wait_until_serving
+from tests.test_metrics_recycling import stop
 from tests.tools import require_tool
 
 pytestmark = pytest.mark.e2e
@@ -32,15 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRAPE = "1s"
 WINDOW = "15s"
 TRAFFIC = [("/api/v1/hello/", 200), ("/api/v1/items/first/", 200), ("/api/v1/boom/", 500)]
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture

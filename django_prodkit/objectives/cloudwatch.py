@@ -31,7 +31,7 @@ MAX_QUERIES = 10
 _CLASSES = {"5xx": "Status5xx", "4xx": "Status4xx"}
 
 
-class Unsupported(ValueError):
+class UnsupportedObjectiveError(ValueError):
     """An objective CloudWatch's published metrics cannot express."""
 
 
@@ -40,7 +40,7 @@ def _endpoints(objective: Objective) -> list[list[tuple[str, str]]]:
     if not objective.routes:
         return [[]]
     if not objective.methods:
-        raise Unsupported(
+        raise UnsupportedObjectiveError(
             f"Objective {objective.name!r} names ROUTES but no METHODS: CloudWatch has a metric per route and "
             "method, so give the methods (e.g. ['GET']) to alarm on."
         )
@@ -75,31 +75,36 @@ def _queries(
         if objective.kind == AVAILABILITY:
             for error in objective.errors:
                 if error not in _CLASSES:
-                    raise Unsupported(
+                    raise UnsupportedObjectiveError(
                         f"Objective {objective.name!r} counts status {error} as an error; CloudWatch has counts per "
                         "status class only (ERRORS ['5xx'] or ['5xx', '4xx'])."
                     )
+                # An Id starts with a lowercase letter ("5xx0" is refused).
                 queries.append(
                     {
-                        "Id": f"{error}{n}",
+                        "Id": f"status{error}{n}",
                         "MetricStat": _stat(settings, _CLASSES[error], extra, period, "Sum"),
                         "ReturnData": False,
                     }
                 )
-                bad.append(f"{error}{n}")
+                bad.append(f"status{error}{n}")
         else:
             assert objective.edge is not None
             # PR(:x) is the percentage of the period's response times at or below x ms.
             rank = f"PR(:{objective.edge * 1000:g})"
             queries.append(
-                {"Id": f"fast{n}", "MetricStat": _stat(settings, RESPONSE_TIME, extra, period, rank), "ReturnData": False}
+                {
+                    "Id": f"fast{n}",
+                    "MetricStat": _stat(settings, RESPONSE_TIME, extra, period, rank),
+                    "ReturnData": False,
+                }
             )
             bad.append(f"(total{n} - total{n} * fast{n} / 100)")
     ratio = f"({' + '.join(bad)}) / ({' + '.join(total)})"
     guard = f"IF(({' + '.join(total)}) >= {min_requests}, {ratio}, 0)" if min_requests else ratio
     queries.insert(0, {"Id": "ratio", "Expression": guard, "Label": "bad requests (share)", "ReturnData": True})
     if len(queries) > MAX_QUERIES:
-        raise Unsupported(
+        raise UnsupportedObjectiveError(
             f"Objective {objective.name!r} needs {len(queries)} metrics per alarm, more than CloudWatch's "
             f"{MAX_QUERIES}: declare fewer ROUTES x METHODS, or alarm on the whole service."
         )
@@ -119,9 +124,7 @@ def _window_alarm(
         )[:1024],
         # Only the composite alarms notify.
         "ActionsEnabled": False,
-        "Metrics": _queries(
-            settings, objective, WINDOW_SECONDS[window], declaration.min_requests if is_long else 0
-        ),
+        "Metrics": _queries(settings, objective, WINDOW_SECONDS[window], declaration.min_requests if is_long else 0),
         "ComparisonOperator": "GreaterThanThreshold",
         "Threshold": round(factor * objective.budget, 12),
         "EvaluationPeriods": 1,

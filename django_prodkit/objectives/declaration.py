@@ -201,10 +201,11 @@ def _objective_problems(entry: Mapping[str, Any], where: str) -> list[Problem]:
 
 def _parse_objective(entry: Mapping[str, Any], buckets: Sequence[float], where: str) -> tuple[Objective, list[Problem]]:
     problems: list[Problem] = []
-    threshold = entry.get("THRESHOLD_MS")
+    # Validated by _objective_problems: a positive number for latency objectives.
+    threshold = float(entry.get("THRESHOLD_MS") or 0.0)
     edge = None
     if entry["KIND"] == LATENCY:
-        edge = bucket_edge(float(threshold), buckets)
+        edge = bucket_edge(threshold, buckets)
         if edge is None:
             problems.append(
                 Problem(
@@ -227,7 +228,7 @@ def _parse_objective(entry: Mapping[str, Any], buckets: Sequence[float], where: 
         name=entry["NAME"],
         kind=entry["KIND"],
         target=float(entry["TARGET"]),
-        threshold_ms=float(threshold) if entry["KIND"] == LATENCY else None,
+        threshold_ms=threshold if entry["KIND"] == LATENCY else None,
         edge=edge,
         routes=tuple(entry.get("ROUTES", ())),
         methods=tuple(entry.get("METHODS", ())),
@@ -263,7 +264,7 @@ def _shared_problems(config: Mapping[str, Any]) -> list[Problem]:
                 "prodkit.E139",
                 f"PRODKIT['OBJECTIVES_SELECTOR'] = {selector!r:.120} is not a list of Prometheus label matchers "
                 f"that leaves {sorted(RESERVED_LABELS)} alone.",
-                "Use matchers like 'job=\"blog\", env=\"production\"' that pick this service's series.",
+                'Use matchers like \'job="blog", env="production"\' that pick this service\'s series.',
             )
         )
     return problems

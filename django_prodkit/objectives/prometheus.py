@@ -104,7 +104,7 @@ def _burn(objective: Objective, window: str) -> str:
     return f"{series(ERROR_RATIO + window, objective)} / {objective.budget!r}"
 
 
-def annotations(declaration: Declaration, objective: Objective, severity: str) -> dict[str, str]:
+def alert_annotations(declaration: Declaration, objective: Objective, severity: str) -> dict[str, str]:
     """What the alert says: the objective, each window's burn rate against its threshold, the budget left."""
     days = declaration.window_days
     pairs = [p for p in WINDOW_PAIRS if p.severity == severity]
@@ -117,7 +117,9 @@ def annotations(declaration: Declaration, objective: Objective, severity: str) -
     # Computed here rather than read from the budgets group, which runs on its own schedule; the query runs only
     # while the alert fires.
     remaining = f"1 - ({error_ratio_expr(declaration, objective, _window_label(days))}) / {objective.budget!r}"
-    exhaustion = f"({remaining}) * {days * 86400} / ({_burn(objective, pairs[0].long)}) > 0"
+    # sum() drops the recorded series' labels so it divides the unlabelled budget.
+    burn = f"sum({series(ERROR_RATIO + pairs[0].long, objective)}) / {objective.budget!r}"
+    exhaustion = f"({remaining}) * {days * 86400} / ({burn}) > 0"
     lines = [
         f"Objective {objective.name}: {objective.sentence(days)}.",
         *([objective.description] if objective.description else []),
@@ -172,13 +174,17 @@ def rule_groups(declaration: Declaration) -> list[dict[str, Any]]:
                 "alert": ALERT_NAME,
                 "expr": alert_expr(declaration, objective, severity),
                 "labels": {**labels, "severity": severity},
-                "annotations": annotations(declaration, objective, severity),
+                "annotations": alert_annotations(declaration, objective, severity),
             }
             for severity in SEVERITIES
         ]
         groups.append({"name": f"prodkit-slo-{objective.name}", "rules": rules})
         budgets += [
-            {"record": ERROR_RATIO + window, "expr": error_ratio_expr(declaration, objective, window), "labels": labels},
+            {
+                "record": ERROR_RATIO + window,
+                "expr": error_ratio_expr(declaration, objective, window),
+                "labels": labels,
+            },
             {
                 "record": BUDGET_REMAINING,
                 "expr": f"1 - {series(ERROR_RATIO + window, objective)} / {objective.budget!r}",

@@ -24,8 +24,8 @@ def test_committed_alarms_are_what_the_command_writes() -> None:
 def test_terraform_creates_every_alarm_of_the_file() -> None:
     with OBJECTIVES_TF.open() as handle:
         parsed = hcl2.load(handle)
-    resources = {kind: named for block in parsed["resource"] for kind, named in block.items()}
-    assert set(resources) == {"aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm"}
+    kinds = {kind.strip('"') for block in parsed["resource"] for kind in block}
+    assert kinds == {"aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm"}
     text = OBJECTIVES_TF.read_text()
     assert 'file("${path.module}/objectives.json")' in text
     for key in ("AlarmName", "Metrics", "Threshold", "AlarmRule", "ComparisonOperator", "TreatMissingData"):

@@ -52,14 +52,14 @@ def series(
         client = bad if client_errors else [(m, 0.0) for m, _ in bad]
         good = [(m, t - b - c) for (m, t), (_, b), (_, c) in zip(total, bad, client, strict=True)]
         return [
-            {"series": f"prodkit_http_requests_total{{{labels}, status=\"200\"}}", "values": counter(good)},
-            {"series": f"prodkit_http_requests_total{{{labels}, status=\"500\"}}", "values": counter(bad)},
-            {"series": f"prodkit_http_requests_total{{{labels}, status=\"404\"}}", "values": counter(client)},
+            {"series": f'prodkit_http_requests_total{{{labels}, status="200"}}', "values": counter(good)},
+            {"series": f'prodkit_http_requests_total{{{labels}, status="500"}}', "values": counter(bad)},
+            {"series": f'prodkit_http_requests_total{{{labels}, status="404"}}', "values": counter(client)},
         ]
     labels = f'method="GET", route="{ITEMS}"'
     slow_elsewhere = [(m, t) for m, t in total]
     return [
-        {"series": f"prodkit_http_request_duration_seconds_bucket{{{labels}, le=\"0.35\"}}", "values": counter(good)},
+        {"series": f'prodkit_http_request_duration_seconds_bucket{{{labels}, le="0.35"}}', "values": counter(good)},
         {"series": f"prodkit_http_request_duration_seconds_count{{{labels}}}", "values": counter(total)},
         # Another route, every request slow: outside the objective's route group, so it never counts.
         {
@@ -90,7 +90,11 @@ def scenario(
     few samples, which the 2-minute scenarios cover).
     """
     per_step = PER_MINUTE * step
-    bad = [(BASELINE // step, 0.0), (burn_minutes // step, burn * kind["budget"] * per_step), (after_minutes // step, 0.0)]
+    bad = [
+        (BASELINE // step, 0.0),
+        (burn_minutes // step, burn * kind["budget"] * per_step),
+        (after_minutes // step, 0.0),
+    ]
     total = [(BASELINE // step, per_step), (burn_minutes // step, per_step), (after_minutes // step, per_step)]
     return {
         "name": f"{kind['slo']}: {name}",
@@ -131,26 +135,75 @@ def tests() -> list[dict[str, Any]]:
     for kind in (AVAILABILITY, LATENCY):
         groups += [
             # 14.4x: the 1h window passes 13.44x after 56 min; 5 min after the errors stop the 5m window clears.
-            scenario(kind, "14.4x pages within an hour and resolves", 14.4, 120, 60, [
-                (50, []), (60, ["page"]), (120, ["page"]), (130, []),
-            ]),
+            scenario(
+                kind,
+                "14.4x pages within an hour and resolves",
+                14.4,
+                120,
+                60,
+                [
+                    (50, []),
+                    (60, ["page"]),
+                    (120, ["page"]),
+                    (130, []),
+                ],
+            ),
             # 6x: the 6h window passes 5.6x after 5.6 h.
-            scenario(kind, "6x pages within 6 hours", 6, 7 * 60, 60, [
-                (5 * 60, []), (6 * 60, ["page"]), (7 * 60 + 40, []),
-            ]),
+            scenario(
+                kind,
+                "6x pages within 6 hours",
+                6,
+                7 * 60,
+                60,
+                [
+                    (5 * 60, []),
+                    (6 * 60, ["page"]),
+                    (7 * 60 + 40, []),
+                ],
+            ),
             # 3x: the 1d window (and the 3d one) passes its threshold after 22.4 h; a ticket, never a page.
             # Resolved once the 6h window drops below 0.93x, about 4 hours after the errors stop.
-            scenario(kind, "3x opens a ticket within a day and resolves", 3, 25 * 60, 6 * 60, [
-                (20 * 60, []), (24 * 60, ["ticket"]), (25 * 60 + 300, []),
-            ], step=5),
+            scenario(
+                kind,
+                "3x opens a ticket within a day and resolves",
+                3,
+                25 * 60,
+                6 * 60,
+                [
+                    (20 * 60, []),
+                    (24 * 60, ["ticket"]),
+                    (25 * 60 + 300, []),
+                ],
+                step=5,
+            ),
             # 1x: the 3d window passes 0.9333x after 67.2 h.
-            scenario(kind, "1x opens a ticket within 3 days and resolves", 1, 72 * 60, 2 * 60, [
-                (60 * 60, []), (72 * 60, ["ticket"]), (72 * 60 + 60, []),
-            ], step=5),
+            scenario(
+                kind,
+                "1x opens a ticket within 3 days and resolves",
+                1,
+                72 * 60,
+                2 * 60,
+                [
+                    (60 * 60, []),
+                    (72 * 60, ["ticket"]),
+                    (72 * 60 + 60, []),
+                ],
+                step=5,
+            ),
             # 0.9x spends less than the whole budget in the window: nothing, ever.
-            scenario(kind, "0.9x never fires", 0.9, 80 * 60, 10, [
-                (24 * 60, []), (72 * 60, []), (80 * 60, []),
-            ], step=5),
+            scenario(
+                kind,
+                "0.9x never fires",
+                0.9,
+                80 * 60,
+                10,
+                [
+                    (24 * 60, []),
+                    (72 * 60, []),
+                    (80 * 60, []),
+                ],
+                step=5,
+            ),
             quiet_night(kind),
         ]
     return groups
@@ -164,7 +217,9 @@ def _minutes(duration: str) -> int:
 def render_annotations(document: dict[str, Any]) -> None:
     """Run promtool once and take the annotations it rendered for each expected alert."""
     ALERT_TESTS.write_text(to_yaml(document))
-    result = subprocess.run(["promtool", "test", "rules", str(ALERT_TESTS)], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(ALERT_TESTS)], capture_output=True, text=True, check=False
+    )
     rendered: dict[tuple[str, int, str], dict[str, str]] = {}
     for block in (result.stdout + result.stderr).split("    name: ")[1:]:
         name = block.split(",\n", 1)[0]

@@ -78,10 +78,10 @@ class Command(BaseCommand):
 
             return json.dumps(dashboard(declaration), indent=2) + "\n"
         from django_prodkit.cloudwatch.config import CloudWatchSettings
-        from django_prodkit.objectives.cloudwatch import Unsupported, alarms
+        from django_prodkit.objectives.cloudwatch import UnsupportedObjectiveError, alarms
 
         try:
             document = alarms(declaration, CloudWatchSettings.from_config(), tuple(options["alarm_action"]))
-        except Unsupported as exc:
+        except UnsupportedObjectiveError as exc:
             raise CommandError(str(exc)) from exc
         return json.dumps(document, indent=2) + "\n"
