@@ -55,7 +55,7 @@ def ids(prodkit: dict[str, Any]) -> list[str]:
     ],
 )
 def test_each_declaration_mistake_has_its_check(objective: Any, expected: str) -> None:
-    from django_prodkit.checks import check_settings
+    from django_prodkit.conf.checks import check_settings
 
     prodkit = {"OBJECTIVES": [objective]}
     with override_settings(PRODKIT=prodkit):

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit.conf import parse_bool, parse_csv
+from django_prodkit.conf.environment import parse_bool, parse_csv
 from django_prodkit.logging import configure_logging
 from django_prodkit.settings import security_hardening, session_hardening
 
