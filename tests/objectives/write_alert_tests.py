@@ -85,7 +85,7 @@ def scenario(
 ) -> dict[str, Any]:
     """A baseline, ``burn`` times the budget for ``burn_minutes``, then clean again; checks at minutes after the start.
 
-    Samples every ``step`` minutes: 2 leaves the 5m window at least two samples for ``rate``; 5 for the ticket
+    Samples every ``step`` minutes: 2 leaves the 5m window at least two samples for ``rate``; 10 for the ticket
     scenarios, whose shortest window is 2 hours (it keeps promtool's run short; their page windows then see too
     few samples, which the 2-minute scenarios cover).
     """
@@ -174,7 +174,7 @@ def tests() -> list[dict[str, Any]]:
                     (24 * 60, ["ticket"]),
                     (25 * 60 + 300, []),
                 ],
-                step=5,
+                step=10,
             ),
             # 1x: the 3d window passes 0.9333x after 67.2 h.
             scenario(
@@ -188,7 +188,7 @@ def tests() -> list[dict[str, Any]]:
                     (72 * 60, ["ticket"]),
                     (72 * 60 + 60, []),
                 ],
-                step=5,
+                step=10,
             ),
             # 0.9x spends less than the whole budget in the window: nothing, ever.
             scenario(
@@ -202,7 +202,7 @@ def tests() -> list[dict[str, Any]]:
                     (72 * 60, []),
                     (80 * 60, []),
                 ],
-                step=5,
+                step=10,
             ),
             quiet_night(kind),
         ]
