@@ -64,11 +64,16 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher and the spans before it ends."""
+    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher, the spans and the OTLP metrics.
+
+    A worker that held the OTLP export lock exports a last time and lets another worker take over at once.
+    """
     from django_prodkit.cloudwatch import shutdown
+    from django_prodkit.metrics.otlp import shutdown as shutdown_otlp_metrics
     from django_prodkit.tracing.backend import shutdown_tracing
 
     shutdown()
+    shutdown_otlp_metrics()
     shutdown_tracing()
 
 

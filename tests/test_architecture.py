@@ -49,6 +49,8 @@ ALLOWED_CROSSINGS: dict[tuple[str, str], frozenset[str]] = {
     ("objectives", "metrics"): frozenset({"django_prodkit.metrics.store"}),
     # ...and the names and dimensions CloudWatch receives.
     ("objectives", "cloudwatch"): frozenset({"django_prodkit.cloudwatch.config", "django_prodkit.cloudwatch.emf"}),
+    # The metrics over OTLP sign for CloudWatch with the one SigV4 signer the traces use for X-Ray.
+    ("metrics", "tracing"): frozenset({"django_prodkit.tracing.otel.sigv4"}),
 }
 
 

@@ -83,6 +83,16 @@ DEFAULTS: dict[str, Any] = {
         "ENDPOINT_URL": None,
         "API_TIMEOUT": 5.0,
     },
+    # The metrics over OTLP/HTTP (django_prodkit.metrics.otlp); None defers to the standard OTEL_* variable.
+    "OTLP_METRICS": {
+        "ENABLED": False,
+        "ENDPOINT": None,
+        "INTERVAL": None,
+        "TEMPORALITY": None,
+        "AWS_SIGV4": False,
+        "AWS_REGION": None,
+        "BUFFER_SIZE": 10,
+    },
 }
 
 
@@ -162,6 +172,15 @@ SCHEMA: dict[str, Any] = {
         "REGION": (str, type(None)),
         "ENDPOINT_URL": (str, type(None)),
         "API_TIMEOUT": float,
+    },
+    "OTLP_METRICS": {
+        "ENABLED": bool,
+        "ENDPOINT": (str, type(None)),
+        "INTERVAL": (float, type(None)),
+        "TEMPORALITY": (str, type(None)),
+        "AWS_SIGV4": bool,
+        "AWS_REGION": (str, type(None)),
+        "BUFFER_SIZE": int,
     },
 }
 

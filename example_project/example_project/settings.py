@@ -28,6 +28,17 @@ def env_bool(name: str, default: bool) -> bool:
     return default if raw is None else parse_bool(name, raw)
 
 
+def env_dimensions(name: str) -> dict[str, str]:
+    """``Name=value`` pairs separated by commas; an item without ``=`` is an error naming the variable."""
+    dimensions = {}
+    for item in parse_csv(name, os.environ.get(name, "")):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not (sep and key and value):
+            raise ImproperlyConfigured(f"Environment variable {name}: {item!r} is not Name=value.")
+        dimensions[key] = value
+    return dimensions
+
+
 def env_int(name: str, default: int) -> int:
     """An integer environment variable; a non-integer is an error naming the variable."""
     raw = os.environ.get(name)
@@ -163,6 +174,9 @@ PRODKIT = {
     "CLOUDWATCH": {
         "MODE": os.environ.get("CLOUDWATCH_MODE", "emf"),
         "NAMESPACE": os.environ.get("CLOUDWATCH_NAMESPACE", SERVICE_NAME),
+        # Extra dimensions on every metric, "Environment=production,Team=blog"; the Terraform's alarms name the
+        # same ones (variable cloudwatch_dimensions feeds both).
+        "DIMENSIONS": env_dimensions("CLOUDWATCH_DIMENSIONS"),
     },
     # What "working" means, and what pages: `manage.py prodkit_monitoring prometheus|grafana|cloudwatch` turns these
     # into alerts and a dashboard; terraform/objectives.json is the CloudWatch output (docs/objectives.md).
