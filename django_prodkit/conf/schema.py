@@ -37,6 +37,12 @@ DEFAULTS: dict[str, Any] = {
     "DB_QUERY_COUNTING": True,
     "DB_QUERY_WARNING": None,
     "SLOW_REQUEST_MS": None,
+    # Service level objectives (docs/objectives.md): what `manage.py prodkit_monitoring` turns into alerts.
+    "OBJECTIVES": [],
+    "OBJECTIVES_WINDOW_DAYS": 28,
+    "OBJECTIVES_MIN_REQUESTS": 100,
+    "OBJECTIVES_SELECTOR": "",
+    "OBJECTIVES_RUNBOOK_URL": "https://django-prodkit.readthedocs.io/en/latest/objectives.html",
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -125,6 +131,11 @@ SCHEMA: dict[str, Any] = {
     "DB_QUERY_COUNTING": bool,
     "DB_QUERY_WARNING": (int, type(None)),
     "SLOW_REQUEST_MS": (float, type(None)),
+    "OBJECTIVES": ListOf(dict),
+    "OBJECTIVES_WINDOW_DAYS": int,
+    "OBJECTIVES_MIN_REQUESTS": int,
+    "OBJECTIVES_SELECTOR": str,
+    "OBJECTIVES_RUNBOOK_URL": str,
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
