@@ -140,6 +140,8 @@ def test_promtool_accepts_every_generated_rule_file(tmp_path: Path, extra: dict[
     promtool_check_rules(promtool, spec)
 
 
+# promtool evaluates days of synthetic series (a minute of CPU): with the server tests, on tox's corner environments.
+@pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_alerts_fire_in_time_and_only_when_the_budget_burns() -> None:
     """14.4x and 6x page, 3x and 1x open a ticket, each within the workbook's time; 0.9x and a quiet night never."""
@@ -155,6 +157,7 @@ def test_alerts_fire_in_time_and_only_when_the_budget_burns() -> None:
             assert any(name.startswith(slo) and burn in name for name in names), (slo, burn)
 
 
+@pytest.mark.e2e
 @pytest.mark.timeout(300)
 def test_without_the_low_traffic_guard_the_quiet_night_pages(tmp_path: Path) -> None:
     """The guard is what keeps the quiet night quiet: the same scenario fails with OBJECTIVES_MIN_REQUESTS = 0."""
