@@ -42,6 +42,12 @@ DEFAULTS: dict[str, Any] = {
     "HEALTH_CHECK_REDIS_URLS": [],
     "HEALTH_CHECK_BROKER_URL": None,
     "HEALTH_CHECK_STORAGES": None,
+    # Service level objectives (docs/objectives.md): what `manage.py prodkit_monitoring` turns into alerts.
+    "OBJECTIVES": [],
+    "OBJECTIVES_WINDOW_DAYS": 28,
+    "OBJECTIVES_MIN_REQUESTS": 100,
+    "OBJECTIVES_SELECTOR": "",
+    "OBJECTIVES_RUNBOOK_URL": "https://django-prodkit.readthedocs.io/en/latest/objectives.html",
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -134,6 +140,11 @@ SCHEMA: dict[str, Any] = {
     "HEALTH_CHECK_REDIS_URLS": ListOf(str),
     "HEALTH_CHECK_BROKER_URL": (str, type(None)),
     "HEALTH_CHECK_STORAGES": (ListOf(str), type(None)),
+    "OBJECTIVES": ListOf(dict),
+    "OBJECTIVES_WINDOW_DAYS": int,
+    "OBJECTIVES_MIN_REQUESTS": int,
+    "OBJECTIVES_SELECTOR": str,
+    "OBJECTIVES_RUNBOOK_URL": str,
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),

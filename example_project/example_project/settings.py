@@ -178,6 +178,12 @@ PRODKIT = {
         # same ones (variable cloudwatch_dimensions feeds both).
         "DIMENSIONS": env_dimensions("CLOUDWATCH_DIMENSIONS"),
     },
+    # What "working" means, and what pages: `manage.py prodkit_monitoring prometheus|grafana|cloudwatch` turns these
+    # into alerts and a dashboard; terraform/objectives.json is the CloudWatch output (docs/objectives.md).
+    "OBJECTIVES": [
+        {"NAME": "availability", "KIND": "availability", "TARGET": 99.9},
+        {"NAME": "latency", "KIND": "latency", "TARGET": 99, "THRESHOLD_MS": 350},
+    ],
 }
 
 # Celery: a worker on Redis when CELERY_BROKER_URL is set; without it (the demo, the tests) tasks run inline in
