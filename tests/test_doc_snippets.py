@@ -403,7 +403,7 @@ def test_logging_snippet_writes_the_documented_json_lines(
 def test_access_log_example_has_the_keys_of_a_real_line(
     log_lines: Callable[[dict[str, Any]], Callable[[], list[dict[str, Any]]]],
 ) -> None:
-    documented = doc_json("request-ids.md", "event")
+    documented = doc_json("request-ids.md", "route")
     read = log_lines(run_block("request-ids-logging")["LOGGING"])
     Client().get("/api/v1/items/blue-shoe/", HTTP_X_REQUEST_ID="req-7")
     (line,) = [record for record in read() if record["event"] == documented["event"]]

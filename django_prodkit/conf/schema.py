@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_ID_EXPOSE_HEADER": True,
     "ACCESS_LOG_LOGGER": "django_prodkit.access",
     "ACCESS_LOG_EXCLUDE_PATHS": [],
-    "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness"],
+    "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness", "prodkit:metrics"],
     "METRICS_TOKENS": [],
     "METRICS_TOP_ENDPOINTS": 10,
     "METRICS_EXCLUDE_VIEWS": ["prodkit:metrics"],
@@ -37,6 +37,11 @@ DEFAULTS: dict[str, Any] = {
     "DB_QUERY_COUNTING": True,
     "DB_QUERY_WARNING": None,
     "SLOW_REQUEST_MS": None,
+    # Issue 27: the warning line once per route per interval; readiness probes of what a site depends on.
+    "DB_QUERY_WARNING_INTERVAL": 60.0,
+    "HEALTH_CHECK_REDIS_URLS": [],
+    "HEALTH_CHECK_BROKER_URL": None,
+    "HEALTH_CHECK_STORAGES": None,
     # Service level objectives (docs/objectives.md): what `manage.py prodkit_monitoring` turns into alerts.
     "OBJECTIVES": [],
     "OBJECTIVES_WINDOW_DAYS": 28,
@@ -131,6 +136,10 @@ SCHEMA: dict[str, Any] = {
     "DB_QUERY_COUNTING": bool,
     "DB_QUERY_WARNING": (int, type(None)),
     "SLOW_REQUEST_MS": (float, type(None)),
+    "DB_QUERY_WARNING_INTERVAL": float,
+    "HEALTH_CHECK_REDIS_URLS": ListOf(str),
+    "HEALTH_CHECK_BROKER_URL": (str, type(None)),
+    "HEALTH_CHECK_STORAGES": (ListOf(str), type(None)),
     "OBJECTIVES": ListOf(dict),
     "OBJECTIVES_WINDOW_DAYS": int,
     "OBJECTIVES_MIN_REQUESTS": int,
@@ -225,8 +234,20 @@ def unknown_keys(user: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     return found
 
 
+#: Keys whose values are credentials (or URLs that may carry them): a message names their type, never their value.
+SECRET_KEYS = frozenset(
+    {"METRICS_TOKENS", "HEALTH_CHECK_REDIS_URLS", "HEALTH_CHECK_BROKER_URL", "OTEL.ENDPOINT", "CLOUDWATCH.ENDPOINT_URL"}
+)
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in SECRET_KEYS:
+        return f"{type(value).__name__} (value not shown: it is a secret)"
+    return f"{type(value).__name__} {value!r:.80}"
+
+
 def type_errors(user: Mapping[str, Any]) -> list[str]:
-    """Return one message per known key whose value has the wrong type."""
+    """Return one message per known key whose value has the wrong type; secrets' values are never shown."""
     errors: list[str] = []
 
     def walk(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
@@ -236,8 +257,7 @@ def type_errors(user: Mapping[str, Any]) -> list[str]:
             spec = schema[key]
             if not _matches(value, spec):
                 errors.append(
-                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, "
-                    f"got {type(value).__name__} {value!r:.80}."
+                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, got {_shown(prefix + str(key), value)}."
                 )
             elif isinstance(spec, dict):
                 walk(value, spec, f"{prefix}{key}.")
