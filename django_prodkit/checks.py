@@ -40,7 +40,6 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
     "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
     "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
-    "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
     "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
     "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -111,16 +110,6 @@ def _multiprocess_messages() -> list[checks.CheckMessage]:
                 f"{MULTIPROC_ENV}={directory!r} is not a writable directory.",
                 hint="Create it before the server starts (django_prodkit.gunicorn's on_starting hook does).",
                 id="prodkit.E022",
-            )
-        ]
-    values = sys.modules.get("prometheus_client.values")
-    if values is not None and values.ValueClass is values.MutexValue:
-        return [
-            checks.Error(
-                f"{MULTIPROC_ENV} is set but prometheus_client was imported before it was, so every process "
-                "counts only its own requests.",
-                hint=f"Set {MULTIPROC_ENV} in the environment of the server, not in Django settings.",
-                id="prodkit.E023",
             )
         ]
     return []

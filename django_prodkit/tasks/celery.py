@@ -2,7 +2,10 @@
 
 Imported only when Celery is installed and ``PRODKIT["CELERY_INTEGRATION"]`` is on (see :mod:`.setup`).
 Hooks: ``before_task_publish`` (in the process that sends: the web server, another task, a command),
-``task_prerun``/``task_postrun``/``task_failure`` (in the worker process that runs the task).
+``task_prerun``/``task_postrun``/``task_failure`` (in the worker process that runs the task). For the metrics:
+``worker_init`` says how many pool processes count (the per-worker warning), ``worker_process_init`` folds the
+files of exited pool children as a new one starts, and ``worker_process_shutdown`` folds a child's own files as it
+exits (``--max-tasks-per-child``), so the shared directory stays bounded.
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from typing import Any
 
 from celery import signals
 
+from django_prodkit.metrics.multiproc import multiproc_dir
+from django_prodkit.metrics.store import get_store
+from django_prodkit.metrics.workers import CELERY_PREFORK, register_server
 from django_prodkit.tasks.runs import FAILED, HEADER, IGNORED, RETRIED, SUCCEEDED, TaskRun, outgoing_header
 
 SYSTEM = "celery"
@@ -52,7 +58,28 @@ def _postrun(task_id: str | None = None, state: str | None = None, **kwargs: Any
     run.finish(_OUTCOMES.get(state or "", IGNORED))
 
 
+def _worker_init(sender: Any = None, **kwargs: Any) -> None:
+    concurrency = getattr(sender, "concurrency", None)
+    if "prefork" in str(getattr(sender, "pool_cls", "")) and isinstance(concurrency, int):
+        register_server(CELERY_PREFORK, concurrency)
+
+
+def _process_init(**kwargs: Any) -> None:
+    if multiproc_dir() is not None:
+        get_store()  # a process starting folds the files of the children that exited before it
+
+
+def _process_shutdown(**kwargs: Any) -> None:
+    if multiproc_dir() is not None:
+        files = get_store().files
+        if files is not None:
+            files.retire()
+
+
 _HANDLERS = (
+    (signals.worker_init, _worker_init),
+    (signals.worker_process_init, _process_init),
+    (signals.worker_process_shutdown, _process_shutdown),
     (signals.before_task_publish, _before_publish),
     (signals.task_prerun, _prerun),
     (signals.task_failure, _failure),

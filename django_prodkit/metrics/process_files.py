@@ -1,0 +1,130 @@
+"""This process's own files in the multiprocess directory, and the counters and histograms that write to them.
+
+prometheus_client names a process's file by its pid alone, so a process that gets a dead one's pid continues
+the dead one's file, and a folder cannot tell the two apart. Our families are written here instead, through
+prometheus_client's own ``MmapedDict`` (the same layout), into files named by the writer's pid and start time
+(see ``writers``): a file belongs to one process for its whole life. Other libraries' metrics are untouched.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import logging
+import math
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.utils import floatToGoString
+
+from django_prodkit.metrics.files import file_name
+from django_prodkit.metrics.writers import Writer, current_writer
+
+logger = logging.getLogger("django_prodkit.metrics")
+
+COUNTER = "counter"
+HISTOGRAM = "histogram"
+
+
+class ProcessFiles:
+    """The files this process writes our values to, created at the first value of each type."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._files: dict[str, MmapedDict] = {}
+        self._writer: Writer | None = None
+        # A forked child (gunicorn --preload, a Celery prefork child) is another writer: it forgets the parent's
+        # files and opens its own at its first value. Weak, so a store dropped by a test is not kept alive.
+        forget = weakref.WeakMethod(self._forget)
+        os.register_at_fork(after_in_child=lambda: (method := forget()) is not None and method())
+
+    @property
+    def writer(self) -> Writer:
+        """This process as the writer of its files."""
+        if self._writer is None:
+            self._writer = current_writer()
+        return self._writer
+
+    def add(self, kind: str, key: str, amount: float) -> None:
+        """Add ``amount`` to ``key`` in this process's file of type ``kind``."""
+        with self._lock:
+            file = self._files.get(kind)
+            if file is None:
+                file = self._files[kind] = self._open(kind)
+            value, _timestamp = file.read_value(key)  # type: ignore[no-untyped-call]
+            file.write_value(key, value + amount, 0.0)  # type: ignore[no-untyped-call]
+
+    def _open(self, kind: str) -> MmapedDict:
+        path = os.path.join(self.directory, file_name(kind, self.writer.name))
+        # Created here with O_NOFOLLOW and mode 0600: MmapedDict's own open would follow a planted link.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+        return MmapedDict(path)  # type: ignore[no-untyped-call]
+
+    def _forget(self) -> None:
+        self._lock = threading.Lock()
+        self._files = {}
+        self._writer = None
+
+    def retire(self) -> None:
+        """Close this process's files and fold them into the totals: for a process that counts nothing more.
+
+        Celery's ``worker_process_shutdown`` calls it in a pool child on its way out. A value counted after it
+        opens a fresh file, so nothing is lost either way.
+        """
+        from django_prodkit.metrics.compaction import compact_quietly
+
+        with self._lock:
+            for file in self._files.values():
+                with contextlib.suppress(Exception):
+                    file.close()  # type: ignore[no-untyped-call]
+            self._files = {}
+            compact_quietly(self.directory, retired=self.writer.name)
+
+
+class FileCounter:
+    """One labelled counter series, written to this process's counter file."""
+
+    __slots__ = ("_files", "_key")
+
+    def __init__(
+        self, files: ProcessFiles, name: str, documentation: str, labelnames: Sequence[str], labelvalues: Sequence[str]
+    ) -> None:
+        self._files = files
+        self._key = mmap_key(name, name + "_total", list(labelnames), list(labelvalues), documentation)
+
+    def inc(self, amount: float = 1.0) -> None:
+        """Add ``amount`` (default 1)."""
+        self._files.add(COUNTER, self._key, amount)
+
+
+class FileHistogram:
+    """One labelled histogram series: a sum and a count per bucket (not cumulative, as prometheus_client writes)."""
+
+    __slots__ = ("_bounds", "_bucket_keys", "_files", "_sum_key")
+
+    def __init__(
+        self,
+        files: ProcessFiles,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        labelvalues: Sequence[str],
+        buckets: Sequence[float],
+    ) -> None:
+        self._files = files
+        self._bounds = sorted({*(float(bound) for bound in buckets), math.inf})
+        names, values = list(labelnames), list(labelvalues)
+        self._sum_key = mmap_key(name, name + "_sum", names, values, documentation)
+        self._bucket_keys = [
+            mmap_key(name, name + "_bucket", [*names, "le"], [*values, floatToGoString(bound)]  # type: ignore[no-untyped-call], documentation)
+            for bound in self._bounds
+        ]
+
+    def observe(self, amount: float) -> None:
+        """Count ``amount`` in the first bucket whose upper bound it does not exceed, and add it to the sum."""
+        self._files.add(HISTOGRAM, self._sum_key, amount)
+        self._files.add(HISTOGRAM, self._bucket_keys[bisect.bisect_left(self._bounds, amount)], 1.0)
