@@ -119,9 +119,9 @@ class FileHistogram:
         self._bounds = sorted({*(float(bound) for bound in buckets), math.inf})
         names, values = list(labelnames), list(labelvalues)
         self._sum_key = mmap_key(name, name + "_sum", names, values, documentation)
+        bound_labels = [floatToGoString(bound) for bound in self._bounds]  # type: ignore[no-untyped-call]
         self._bucket_keys = [
-            mmap_key(name, name + "_bucket", [*names, "le"], [*values, floatToGoString(bound)]  # type: ignore[no-untyped-call], documentation)
-            for bound in self._bounds
+            mmap_key(name, name + "_bucket", [*names, "le"], [*values, le], documentation) for le in bound_labels
         ]
 
     def observe(self, amount: float) -> None:
