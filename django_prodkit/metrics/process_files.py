@@ -9,7 +9,6 @@ prometheus_client's own ``MmapedDict`` (the same layout), into files named by th
 from __future__ import annotations
 
 import bisect
-import contextlib
 import logging
 import math
 import os
@@ -69,6 +68,16 @@ class ProcessFiles:
         self._files = {}
         self._writer = None
 
+    def close(self) -> None:
+        """Close this process's files; a later value opens them again."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        for file in self._files.values():
+            file.close()  # type: ignore[no-untyped-call]
+        self._files = {}
+
     def retire(self) -> None:
         """Close this process's files and fold them into the totals: for a process that counts nothing more.
 
@@ -78,10 +87,7 @@ class ProcessFiles:
         from django_prodkit.metrics.compaction import compact_quietly
 
         with self._lock:
-            for file in self._files.values():
-                with contextlib.suppress(Exception):
-                    file.close()  # type: ignore[no-untyped-call]
-            self._files = {}
+            self._close()
             compact_quietly(self.directory, retired=self.writer.name)
 
 

@@ -69,7 +69,7 @@ def is_alive(writer: Writer) -> bool:
         found = _stat(writer.pid)
         if found is None or found[0] in _GONE_STATES:
             return False
-        return writer.start in (found[1], _UNKNOWN_START)
+        return writer.start == found[1]
     try:
         os.kill(writer.pid, 0)
     except ProcessLookupError:
