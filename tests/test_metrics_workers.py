@@ -82,3 +82,40 @@ def test_an_object_that_fails_inspection_never_fails_the_request(monkeypatch: py
 
     monkeypatch.setenv(workers.WEB_CONCURRENCY, "2")
     assert run(Hostile()) == workers.Server("a server with WEB_CONCURRENCY=2", 2)
+
+
+class WorkController:
+    """What ``worker_init`` sends: the worker, with its pool class (a name until resolved) and its size."""
+
+    def __init__(self, pool_cls: str, concurrency: int) -> None:
+        self.pool_cls, self.concurrency = pool_cls, concurrency
+
+
+def test_a_celery_prefork_pool_is_per_worker_and_prometheus_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery import signals
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from django_prodkit.metrics.server import StoreCollector
+    from django_prodkit.tasks import celery
+
+    monkeypatch.setattr(workers, "_registered", None)
+    celery.connect()
+    try:
+        signals.worker_init.send(sender=WorkController("solo", 1))
+        assert workers.metrics_mode(multiprocess=False) == (workers.SINGLE_PROCESS, None)
+        signals.worker_init.send(sender=WorkController("celery.concurrency.prefork:TaskPool", 3))
+    finally:
+        celery.disconnect()
+    mode, warning = workers.metrics_mode(multiprocess=False)
+    assert mode == workers.PER_WORKER
+    assert warning is not None
+    assert "the Celery worker runs 3 pool processes" in warning
+    assert workers.metrics_mode(multiprocess=True) == (workers.MULTIPROCESS, None)
+    # The worker's own Prometheus port says it too, with the JSON's warning as the help text.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector())
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    family = families["prodkit_metrics_mode"]
+    assert [(s.labels, s.value) for s in family.samples] == [({"mode": "per-worker"}, 1.0)]
+    assert family.documentation == warning
