@@ -84,7 +84,9 @@ def test_folding_keeps_every_value_deletes_no_live_file_and_leaves_other_librari
         file.close()
     others = {name: (tmp_path / name).read_bytes() for name in write_other}
     before = as_samples(merge_directory(str(tmp_path)))  # the read folds the five dead writers
-    assert our_files(tmp_path) == sorted(worker_path(tmp_path, k, w).name for k in ("counter", "histogram") for w in live)
+    assert our_files(tmp_path) == sorted(
+        worker_path(tmp_path, k, w).name for k in ("counter", "histogram") for w in live
+    )
     assert compaction.compact(str(tmp_path)) == 0  # nothing left to fold
     assert as_samples(merge_directory(str(tmp_path))) == before
     # The reader's cache of file layouts forgets the folded files: it stays as small as the directory.
@@ -255,7 +257,9 @@ def test_a_killed_folder_leaves_an_exact_directory(tmp_path: Path) -> None:
     """SIGKILL a process that folds at a random moment, many times: every state it leaves is exact."""
     directory = tmp_path / "metrics"
     directory.mkdir()
-    script = "import sys\nfrom django_prodkit.metrics.compaction import compact\nwhile True:\n    compact(sys.argv[1])\n"
+    script = (
+        "import sys\nfrom django_prodkit.metrics.compaction import compact\nwhile True:\n    compact(sys.argv[1])\n"
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(1)
     expected: dict[str, float] = {}
