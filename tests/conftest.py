@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from django_prodkit.conf import reset_config
+from tests.tools import Sleepers
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +14,11 @@ def _fresh_config() -> Iterator[None]:
     reset_config()
     yield
     reset_config()
+
+
+@pytest.fixture
+def sleepers() -> Iterator[Sleepers]:
+    """Real processes (``sleep``) that stand for live metric writers until the test kills them."""
+    running = Sleepers()
+    yield running
+    running.stop()

@@ -20,14 +20,13 @@ from django_prodkit.metrics.files import read_values
 from django_prodkit.metrics.merge import merge_directory, sum_files
 from tests.test_metrics_store import (
     DEAD_PID_BASE,
-    Sleepers,
     as_samples,
     fake_worker,
-    sleepers,  # noqa: F401 - the fixture
     worker_path,
     write_worker_file,
     writer_name,
 )
+from tests.tools import Sleepers
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = mmap_key("prodkit_http_requests", "prodkit_http_requests_total", ["s"], ["200"], "h")

@@ -17,6 +17,7 @@ from django_prodkit.metrics import multiproc
 from django_prodkit.metrics.checks import check_metrics_settings, check_metrics_token
 from django_prodkit.metrics.snapshot import build_snapshot, percentile
 from django_prodkit.metrics.store import PERCENTILE_ERROR, MetricStore, default_buckets, percentile_error_bound
+from tests.tools import Sleepers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -70,7 +71,7 @@ def test_percentile_edges() -> None:
 
 
 def test_preparing_the_directory_folds_the_dead_and_keeps_the_live_and_the_totals(
-    tmp_path: Path, sleepers: Any
+    tmp_path: Path, sleepers: Sleepers
 ) -> None:
     from prometheus_client.mmap_dict import mmap_key
 
@@ -103,7 +104,7 @@ def test_first_claim_records_the_start(tmp_path: Path) -> None:
 
 
 def test_gunicorn_hooks_fold_the_counters_of_dead_workers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleepers: Any
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleepers: Sleepers
 ) -> None:
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path))
     from django_prodkit import gunicorn
@@ -312,43 +313,6 @@ def as_samples(families: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
         if f.name.startswith("prodkit_")
         for s in f.samples
     }
-
-
-class Sleepers:
-    """Real processes that count as live writers until the test kills them: their names are pid and start time."""
-
-    def __init__(self) -> None:
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, count: int) -> list[str]:
-        from django_prodkit.metrics.writers import Writer, _stat
-
-        started = [subprocess.Popen(["sleep", "300"]) for _ in range(count)]
-        self.processes += started
-        names = []
-        for process in started:
-            found = _stat(process.pid)
-            assert found is not None
-            names.append(Writer(process.pid, found[1]).name)
-        return names
-
-    def kill(self, name: str) -> None:
-        for process in self.processes:
-            if name.startswith(f"{process.pid}-"):
-                process.kill()
-                process.wait(timeout=10)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.kill()
-            process.wait(timeout=10)
-
-
-@pytest.fixture
-def sleepers() -> Any:
-    running = Sleepers()
-    yield running
-    running.stop()
 
 
 def reference(directory: Path) -> Any:

@@ -56,11 +56,18 @@ def _has_proc() -> bool:
     return os.path.isdir(f"{_PROC}/self")
 
 
+def writer_of(pid: int) -> Writer | None:
+    """Process ``pid`` as a writer, or ``None`` when no such process runs."""
+    if not _has_proc():
+        return Writer(pid, _UNKNOWN_START)
+    found = _stat(pid)
+    return None if found is None else Writer(pid, found[1])
+
+
 def current_writer() -> Writer:
     """This process as a writer."""
     pid = os.getpid()
-    found = _stat(pid) if _has_proc() else None
-    return Writer(pid, found[1] if found is not None else _UNKNOWN_START)
+    return writer_of(pid) or Writer(pid, _UNKNOWN_START)
 
 
 def is_alive(writer: Writer) -> bool:
