@@ -48,11 +48,14 @@ def test_a_writer_is_its_pid_and_start_time(sleepers: Sleepers) -> None:
     assert me.pid == os.getpid()
     assert writers.is_alive(me)
     assert writers.Writer.parse(me.name) == me
-    assert writers.Writer.parse("12-x") is None
+    assert writers.Writer.parse("12-x-3") is None
+    assert writers.Writer.parse("12-3") is None
     assert writers.Writer.parse("counter") is None
     # The same pid with another start time is a dead predecessor: the pid was reused.
-    assert not writers.is_alive(writers.Writer(me.pid, str(int(me.start) + 1)))
-    assert not writers.is_alive(writers.Writer(DEAD_PID_BASE + 1, "1"))
+    assert not writers.is_alive(me._replace(start=str(int(me.start) + 1)))
+    assert not writers.is_alive(me._replace(pid=DEAD_PID_BASE + 1))
+    # A writer in another pid namespace (another container sharing the directory) is never judged from here.
+    assert writers.is_alive(me._replace(pid=DEAD_PID_BASE + 1, namespace=me.namespace + "1"))
     # A zombie (exited, not reaped yet) can no longer write.
     (name,) = sleepers.start(1)
     zombie = writers.Writer.parse(name)
@@ -103,8 +106,8 @@ def test_folding_keeps_every_value_deletes_no_live_file_and_leaves_other_librari
 
 def test_a_reused_pid_is_another_writer(tmp_path: Path, sleepers: Sleepers) -> None:
     (live,) = sleepers.start(1)
-    pid, start = live.split("-")
-    predecessor = f"{pid}-{int(start) - 1}"  # the same pid, started earlier: it has exited
+    pid, start, namespace = live.split("-")
+    predecessor = f"{pid}-{int(start) - 1}-{namespace}"  # the same pid, started earlier: it has exited
     write_worker_file(tmp_path, "counter", predecessor, {KEY: 3.0})
     write_worker_file(tmp_path, "counter", live, {KEY: 2.0})
     assert compaction.compact(str(tmp_path)) == 1

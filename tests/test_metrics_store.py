@@ -251,7 +251,9 @@ DEAD_PID_BASE = 1 << 22
 
 def writer_name(pid: int) -> str:
     """The name of fake writer ``pid``: a process that has exited."""
-    return f"{DEAD_PID_BASE + pid}-1"
+    from django_prodkit.metrics.writers import current_writer
+
+    return current_writer()._replace(pid=DEAD_PID_BASE + pid, start="1").name
 
 
 def worker_path(directory: Path, kind: str, pid: int | str) -> Path:

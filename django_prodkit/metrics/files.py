@@ -1,6 +1,6 @@
 """Our files in the multiprocess directory: their names, and reading them safely while they grow.
 
-Each process writes our metric families to files of its own, ``prodkit-<type>-<pid>-<start>.mmap`` (see
+Each process writes our metric families to files of its own, ``prodkit-<type>-<pid>-<start>-<namespace>.mmap`` (see
 ``writers`` for the writer's name), in prometheus_client's layout: a native int of bytes used, four bytes of
 padding, then entries of a length, a UTF-8 key padded to eight bytes, and two native doubles (value,
 timestamp). A file is created empty and then resized, so a reader may find it zero-length or with ``used``
@@ -29,7 +29,7 @@ _HEADER = 8
 
 
 class WorkerFile(NamedTuple):
-    """One file of one process: its type, the writer's name (``<pid>-<start>``), and its path."""
+    """One file of one process: its type, the writer's name (``<pid>-<start>-<namespace>``), and its path."""
 
     type: str
     writer: str
