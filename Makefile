@@ -3,11 +3,12 @@ PYTHON ?= python3
 TOOLS := .venv-tools
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0:3.10.13
 
-.PHONY: help test test-quick lint docs bench demo clean
+.PHONY: help test test-all test-quick lint docs bench demo clean
 
 help:
 	@echo "make demo        run the example blog API under gunicorn, load-test it, show its metrics"
-	@echo "make test        the whole tox matrix (every Python x Django, lint, docs, packaging)"
+	@echo "make test        the tox matrix: unit tests on every Python x Django, server tests on the oldest and newest, lint, docs, packaging"
+	@echo "make test-all    the same with every test in every environment (what GitHub Actions runs)"
 	@echo "make test-quick  the tests on the current Python only"
 	@echo "make bench       the benchmarks (see docs/benchmarks.md), then the docs' tables and charts from them"
 	@echo "make docs        the HTML documentation (its last line says where it is)"
@@ -15,10 +16,13 @@ help:
 $(TOOLS)/bin/tox:
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS)/bin/python -m pip install --quiet "tox>=4.22"
+	$(TOOLS)/bin/python -m pip install --quiet "tox>=4.22" "tox-uv>=1.11"
 
 test: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run
+
+test-all: $(TOOLS)/bin/tox
+	PRODKIT_FULL_MATRIX=1 $(TOOLS)/bin/tox run
 
 test-quick: $(TOOLS)/bin/tox
 	$(TOOLS)/bin/tox run -e py311-django52

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
-from django_prodkit.http import normalize_method, route_of, user_id_of
+from django_prodkit.context.http import normalize_method, route_of, user_id_of
 from django_prodkit.logging import access_log_fields
 
 #: ``django-admin startproject``'s MIDDLEWARE.

@@ -26,7 +26,7 @@ class ProdkitConfig(AppConfig):
 
         setup_tracing()
 
-        from django_prodkit.commands import start_command
+        from django_prodkit.tasks.commands import start_command
         from django_prodkit.tasks.setup import setup_tasks
 
         start_command()

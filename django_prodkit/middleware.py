@@ -3,55 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.core.exceptions import MiddlewareNotUsed
-from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch
-from django.utils.cache import patch_vary_headers
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from django_prodkit import db, health
 from django_prodkit.conf import get_config
-from django_prodkit.http import normalize_method, route_of, user_id_of
-from django_prodkit.logging import access_log_fields, write_access_line
-from django_prodkit.request_id import (
-    aiterate_with_request_id,
-    generate_request_id,
-    is_valid_request_id,
-    iterate_with_request_id,
-    mark_finished_in_thread,
-    reset_request_id,
-    set_request_id,
-)
+from django_prodkit.context.ids import mark_finished_in_thread, reset_request_id, set_request_id
+from django_prodkit.context.trace import publish_request_trace_id
+from django_prodkit.db import request_counter
+from django_prodkit.health import endpoints as health
+from django_prodkit.logs.access import AccessLog
+from django_prodkit.request_id.headers import EXPOSE_HEADERS, RequestIDHeaders
+from django_prodkit.tracing.base import add_query_figures
 
 GetResponse = Callable[[HttpRequest], Any]
-
-EXPOSE_HEADERS = "Access-Control-Expose-Headers"
 
 #: nginx's "client closed request": recorded for an ASGI request whose client disconnected while its view
 #: ran (Django then cancels the view, and ``CancelledError`` passes through every ``__acall__``).
 CLIENT_CLOSED_REQUEST = 499
-
-# Only cross-origin requests carry Origin, and only their responses need the expose header.
-_ORIGIN_META_KEY = "HTTP_ORIGIN"
-_VARY_ORIGIN = ("Origin",)
-
-
-def _meta_key(header: str) -> str:
-    return "HTTP_" + header.upper().replace("-", "_")
-
-
-def _bind_stream(response: Any, request_id: str) -> None:
-    content = response.streaming_content
-    if response.is_async:
-        response.streaming_content = aiterate_with_request_id(content, request_id)
-    else:
-        response.streaming_content = iterate_with_request_id(content, request_id)
 
 
 class _HybridMiddleware:
@@ -71,32 +46,28 @@ class _HybridMiddleware:
 class RequestIDMiddleware(_HybridMiddleware):
     """Gives every request an id (kept from a valid ``X-Request-ID``, else new) and echoes it back.
 
-    The id is available from :func:`django_prodkit.request_id.get_request_id`, as ``request.request_id``,
+    The id is available from :func:`django_prodkit.context.get_request_id`, as ``request.request_id``,
     in structlog's context variables, and in every log record through
     :class:`django_prodkit.logging.RequestIDFilter`. Place it first in ``MIDDLEWARE``.
     """
 
     def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
-        config = get_config()
-        self.header = config["REQUEST_ID_HEADER"]
-        self.meta_key = _meta_key(self.header)
-        self.trust_incoming = config["REQUEST_ID_TRUST_INCOMING"]
-        self.expose = config["REQUEST_ID_EXPOSE_HEADER"]
+        self.headers = RequestIDHeaders(get_config())
         # Outermost of ours, so the database figures cover the whole request; None when nothing reports them.
-        self.db_counter = db.request_counter()
+        self.db_counter = request_counter()
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        request_id = self._request_id(request)
+        request_id = self.headers.request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
         counter = self.db_counter
         counting = counter.begin() if counter is not None else None
         try:
             response = self.get_response(request)
-            self._add_headers(request, response, request_id)
+            self.headers.add_to(request, response, request_id)
             return response
         finally:
             if counter is not None and counting is not None:
@@ -106,49 +77,20 @@ class RequestIDMiddleware(_HybridMiddleware):
             mark_finished_in_thread(request_id)  # runserver's django.server line comes after, in this thread
 
     async def __acall__(self, request: HttpRequest) -> Any:
-        request_id = self._request_id(request)
+        request_id = self.headers.request_id(request)
         token = set_request_id(request_id)
         bound = bind_contextvars(request_id=request_id)
         counter = self.db_counter
         counting = counter.begin() if counter is not None else None
         try:
             response = await self.get_response(request)
-            self._add_headers(request, response, request_id)
+            self.headers.add_to(request, response, request_id)
             return response
         finally:
             if counter is not None and counting is not None:
                 counter.end(counting, request)
             reset_contextvars(**bound)
             reset_request_id(token)
-
-    def _request_id(self, request: HttpRequest) -> str:
-        incoming = request.META.get(self.meta_key)
-        if incoming is not None and self.trust_incoming and is_valid_request_id(incoming):
-            request_id: str = incoming
-        else:
-            request_id = generate_request_id()
-        request.request_id = request_id  # type: ignore[attr-defined]
-        return request_id
-
-    def _add_headers(self, request: HttpRequest, response: HttpResponseBase, request_id: str) -> None:
-        response[self.header] = request_id
-        if response.streaming and getattr(response, "file_to_stream", None) is None:
-            # The body is produced after this middleware returns; keep the id current while it is.
-            _bind_stream(response, request_id)
-        if not self.expose:
-            return
-        # Whether the expose header is sent depends on Origin: a shared cache must keep the two answers apart.
-        if "Vary" in response:
-            patch_vary_headers(response, _VARY_ORIGIN)
-        else:
-            response["Vary"] = "Origin"
-        if _ORIGIN_META_KEY not in request.META:
-            return
-        exposed = response.get(EXPOSE_HEADERS)
-        if not exposed:
-            response[EXPOSE_HEADERS] = self.header
-        elif self.header.lower() not in (name.strip().lower() for name in exposed.split(",")):
-            response[EXPOSE_HEADERS] = f"{exposed}, {self.header}"
 
 
 class AccessLogMiddleware(_HybridMiddleware):
@@ -161,17 +103,14 @@ class AccessLogMiddleware(_HybridMiddleware):
 
     def __init__(self, get_response: GetResponse) -> None:
         super().__init__(get_response)
-        config = get_config()
-        self.logger = logging.getLogger(config["ACCESS_LOG_LOGGER"])
-        self.exclude_paths = tuple(config["ACCESS_LOG_EXCLUDE_PATHS"])
-        self.exclude_views = frozenset(config["ACCESS_LOG_EXCLUDE_VIEWS"])
+        self.access_log = AccessLog(get_config())
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
         start = time.perf_counter()
         response = self.get_response(request)
-        self._log(request, response, start)
+        self.access_log.write(request, response.status_code, (time.perf_counter() - start) * 1000.0)
         return response
 
     async def __acall__(self, request: HttpRequest) -> Any:
@@ -179,39 +118,10 @@ class AccessLogMiddleware(_HybridMiddleware):
         try:
             response = await self.get_response(request)
         except asyncio.CancelledError:
-            self._log_status(request, CLIENT_CLOSED_REQUEST, start)
+            self.access_log.write(request, CLIENT_CLOSED_REQUEST, (time.perf_counter() - start) * 1000.0)
             raise
-        self._log(request, response, start)
+        self.access_log.write(request, response.status_code, (time.perf_counter() - start) * 1000.0)
         return response
-
-    def _log(self, request: HttpRequest, response: HttpResponseBase, start: float) -> None:
-        self._log_status(request, response.status_code, start)
-
-    def _log_status(self, request: HttpRequest, status: int, start: float) -> None:
-        duration_ms = (time.perf_counter() - start) * 1000.0
-        if not self.logger.isEnabledFor(logging.INFO):
-            return
-        path = request.path
-        if self.exclude_paths and path.startswith(self.exclude_paths):
-            return
-        match = request.resolver_match
-        if match is not None and match.view_name in self.exclude_views:
-            return
-        fields = access_log_fields(
-            normalize_method(request.method),
-            route_of(request),
-            path,
-            status,
-            duration_ms,
-            user_id_of(request),
-        )
-        trace = request.__dict__.get("prodkit_trace")
-        if trace is not None and trace.trace_id is not None:
-            # Placed above TracingMiddleware (as recommended), this line is written after the trace's context
-            # was restored: its id comes from the request's trace instead.
-            fields["trace_id"] = trace.trace_id
-        db.add_log_fields(fields)
-        write_access_line(self.logger, fields)
 
 
 class HealthCheckMiddleware(_HybridMiddleware):
@@ -332,9 +242,10 @@ class TracingMiddleware(_HybridMiddleware):
             return self.__acall__(request)
         trace = self.tracer.begin(request)
         request.prodkit_trace = trace  # type: ignore[attr-defined]
+        publish_request_trace_id(request, trace.trace_id)
         try:
             response = self.get_response(request)
-            db.annotate_trace(trace)
+            add_query_figures(trace)
             trace.finish(request, response)
             return response
         finally:
@@ -343,14 +254,15 @@ class TracingMiddleware(_HybridMiddleware):
     async def __acall__(self, request: HttpRequest) -> Any:
         trace = self.tracer.begin(request)
         request.prodkit_trace = trace  # type: ignore[attr-defined]
+        publish_request_trace_id(request, trace.trace_id)
         try:
             try:
                 response = await self.get_response(request)
             except asyncio.CancelledError:
-                db.annotate_trace(trace)
+                add_query_figures(trace)
                 trace.finish(request, HttpResponse(status=CLIENT_CLOSED_REQUEST))
                 raise
-            db.annotate_trace(trace)
+            add_query_figures(trace)
             trace.finish(request, response)
             return response
         finally:
@@ -368,6 +280,7 @@ XRayMiddleware = TracingMiddleware
 
 
 __all__ = [
+    "EXPOSE_HEADERS",
     "AccessLogMiddleware",
     "HealthCheckMiddleware",
     "MetricsMiddleware",

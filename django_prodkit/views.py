@@ -7,16 +7,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from django_prodkit import health
 from django_prodkit.conf import get_config
-from django_prodkit.readiness import readiness_report
+from django_prodkit.health.endpoints import liveness_payload
+from django_prodkit.health.readiness import readiness_report
 
 
 @never_cache
 @require_safe
 def liveness(request: HttpRequest) -> JsonResponse:
     """Answer 200 with version and uptime without touching any database or cache."""
-    return JsonResponse(health.liveness_payload())
+    return JsonResponse(liveness_payload())
 
 
 @never_cache

@@ -14,8 +14,8 @@ import structlog
 from django.test import AsyncClient, Client
 from django.utils.log import DEFAULT_LOGGING
 
-from django_prodkit.access_log_checks import check_access_log_position
 from django_prodkit.logging import configure_logging
+from django_prodkit.logs.checks import check_access_log_position
 
 REQUEST_ID = "django_prodkit.middleware.RequestIDMiddleware"
 ACCESS_LOG = "django_prodkit.middleware.AccessLogMiddleware"

@@ -9,7 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 import django_prodkit
-from django_prodkit.checks import CHECK_ID_TABLES, CHECK_IDS, check_middleware_order, check_settings
+from django_prodkit.checks import CHECK_ID_TABLES, CHECK_IDS
+from django_prodkit.conf.checks import check_settings
+from django_prodkit.stack.checks import check_middleware_order
 
 PACKAGE = Path(django_prodkit.__file__).parent
 

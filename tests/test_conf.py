@@ -5,7 +5,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from django_prodkit import conf
-from django_prodkit.conf import DEFAULTS, freeze, get_config, parse_bool, parse_csv
+from django_prodkit.conf import DEFAULTS, freeze, get_config
+from django_prodkit.conf.environment import parse_bool, parse_csv
 
 
 def test_defaults_apply_when_prodkit_is_unset(settings: object) -> None:

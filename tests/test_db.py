@@ -22,11 +22,12 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import AsyncClient, Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 
-from django_prodkit import db
 from django_prodkit.conf import get_config, reset_config
-from django_prodkit.db_checks import check_database_figures
+from django_prodkit.db import counting as db
+from django_prodkit.db.checks import check_database_figures
 from django_prodkit.metrics.store import DB_QUERIES_METRIC, reset_store
 from django_prodkit.tracing.backend import get_tracer, reset_tracer
+from django_prodkit.tracing.base import DURATION_ATTRIBUTE, QUERY_COUNT_ATTRIBUTE
 from tests.test_metrics_e2e import free_port, request
 from tests.test_tracing_xray import Daemon
 from tests.views_db import OTHER_ALIAS
@@ -329,9 +330,9 @@ def test_the_trace_gets_the_query_count_and_time_and_tracing_alone_turns_countin
     assert Client().get("/api/v1/db/three/").status_code == 200
     [segment] = daemon.segments()
     figures = segment["metadata"]["default"]
-    assert figures[db.QUERY_COUNT_ATTRIBUTE] == 3
-    assert isinstance(figures[db.DURATION_ATTRIBUTE], float)
-    assert figures[db.DURATION_ATTRIBUTE] > 0
+    assert figures[QUERY_COUNT_ATTRIBUTE] == 3
+    assert isinstance(figures[DURATION_ATTRIBUTE], float)
+    assert figures[DURATION_ATTRIBUTE] > 0
 
 
 @pytest.mark.django_db
@@ -357,8 +358,8 @@ def test_the_opentelemetry_server_span_gets_the_query_count_and_time(
         reset_tracer()
         receiver.close()
     assert span.kind == "server"
-    assert span.attributes[db.QUERY_COUNT_ATTRIBUTE] == 3
-    assert span.attributes[db.DURATION_ATTRIBUTE] > 0
+    assert span.attributes[QUERY_COUNT_ATTRIBUTE] == 3
+    assert span.attributes[DURATION_ATTRIBUTE] > 0
 
 
 def test_thresholds_parse_strictly_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

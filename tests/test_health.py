@@ -19,8 +19,9 @@ from django.core.management import call_command
 from django.db import connections
 from django.test import AsyncClient, Client
 
-from django_prodkit import health, readiness
-from django_prodkit.health_checks import check_health_config, check_health_errors_hidden, check_health_middleware
+from django_prodkit.health import probes as health
+from django_prodkit.health import readiness
+from django_prodkit.health.checks import check_health_config, check_health_errors_hidden, check_health_middleware
 
 LIVENESS = "/api/v1/healthcheck/"
 READINESS = "/api/v1/healthcheck/ready/"

@@ -5,6 +5,7 @@ import io
 import json
 import logging
 import logging.config
+import os
 import re
 import sys
 import time
@@ -18,7 +19,8 @@ from django.contrib.auth.models import User
 from django.test import AsyncClient, Client
 from django.utils.log import DEFAULT_LOGGING
 
-from django_prodkit import json_lines
+from django_prodkit.context.trace import reset_trace_id, set_trace_id
+from django_prodkit.context.work import reset_work_fields, set_work_fields
 from django_prodkit.logging import (
     ConsoleFormatter,
     JSONFormatter,
@@ -27,9 +29,8 @@ from django_prodkit.logging import (
     configure_logging,
     write_access_line,
 )
+from django_prodkit.logs import lines as json_lines
 from django_prodkit.request_id import reset_request_id, set_request_id
-from django_prodkit.tasks.context import reset_work_fields, set_work_fields
-from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 
 ReadLines = Callable[[], list[str]]
 
@@ -350,7 +351,7 @@ def test_access_line_goes_through_the_loggers_filters_and_handlers(log_output: R
         (record,) = seen
         assert (record.levelno, record.getMessage(), record.route) == (logging.INFO, "http_request", "/r/")  # type: ignore[attr-defined]
         assert record.funcName == "write_access_line"
-        assert record.pathname.endswith("logging.py")
+        assert record.pathname.endswith(os.path.join("logs", "access.py"))
         logger.addFilter(lambda record: False)
         write_access_line(logger, access_log_fields("POST", "/r/", "/r/", 200, 1.0, None))
         assert log_output() == []

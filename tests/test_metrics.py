@@ -317,9 +317,9 @@ def test_async_health_checks_are_counted(settings: Any) -> None:
 
 def test_subclasses_of_our_middleware_are_recognised(settings: Any) -> None:
     """Listed by their own paths, a project's subclasses count as ours: health checks counted once, no checks."""
-    from django_prodkit.checks import check_middleware_order
-    from django_prodkit.health_checks import check_health_middleware
+    from django_prodkit.health.checks import check_health_middleware
     from django_prodkit.metrics.checks import check_metrics_settings
+    from django_prodkit.stack.checks import check_middleware_order
 
     ours = {
         "django_prodkit.middleware.RequestIDMiddleware": "tests.custom_middleware.MyRequestID",

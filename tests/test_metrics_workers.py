@@ -100,13 +100,10 @@ def test_a_celery_prefork_pool_is_per_worker_and_prometheus_says_so(monkeypatch:
     from django_prodkit.tasks import celery
 
     monkeypatch.setattr(workers, "_registered", None)
-    celery.connect()
-    try:
-        signals.worker_init.send(sender=WorkController("solo", 1))
-        assert workers.metrics_mode(multiprocess=False) == (workers.SINGLE_PROCESS, None)
-        signals.worker_init.send(sender=WorkController("celery.concurrency.prefork:TaskPool", 3))
-    finally:
-        celery.disconnect()
+    celery.connect()  # idempotent: AppConfig.ready connected it already
+    signals.worker_init.send(sender=WorkController("solo", 1))
+    assert workers.metrics_mode(multiprocess=False) == (workers.SINGLE_PROCESS, None)
+    signals.worker_init.send(sender=WorkController("celery.concurrency.prefork:TaskPool", 3))
     mode, warning = workers.metrics_mode(multiprocess=False)
     assert mode == workers.PER_WORKER
     assert warning is not None

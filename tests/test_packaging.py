@@ -12,6 +12,9 @@ import pytest
 
 import django_prodkit
 
+# Builds a project or a wheel in a subprocess: run where the server tests run (tox's corner environments).
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

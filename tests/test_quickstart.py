@@ -18,6 +18,9 @@ import pytest
 
 from tests.doc_blocks import block
 
+# Builds a project or a wheel in a subprocess: run where the server tests run (tox's corner environments).
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "quickstart-token-1234567890"
 

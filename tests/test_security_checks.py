@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from django_prodkit.security_checks import check_csrf_trusted_origins, check_samesite_none, check_session_lifetime
+from django_prodkit.security.checks import check_csrf_trusted_origins, check_samesite_none, check_session_lifetime
 from django_prodkit.settings import security_hardening, session_hardening
 
 #: A key with the length and variety Django's security.W009 asks for (tests only, never deployed).

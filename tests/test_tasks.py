@@ -18,12 +18,12 @@ import structlog
 from django.test import Client
 from django.utils.log import DEFAULT_LOGGING
 
-from django_prodkit.commands import command_name, command_run
+from django_prodkit.context.work import get_work_fields
 from django_prodkit.logging import configure_logging
 from django_prodkit.metrics.snapshot import task_summary
 from django_prodkit.metrics.store import get_store, reset_store
 from django_prodkit.request_id import get_request_id, is_valid_request_id, reset_request_id, set_request_id
-from django_prodkit.tasks.context import get_work_fields
+from django_prodkit.tasks.commands import command_name, command_run
 from django_prodkit.tasks.runs import TaskRun, outgoing_header
 from tests.tools import REQUIRE_TOOLS
 

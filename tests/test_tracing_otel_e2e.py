@@ -27,7 +27,7 @@ from tests.otlp_receiver import Receiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 SETTINGS = """
 import os

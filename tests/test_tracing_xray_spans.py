@@ -9,10 +9,10 @@ from typing import Any
 
 from django.test import Client
 
+from django_prodkit.context.trace import get_span_id, get_trace_id
 from django_prodkit.logging import JSONFormatter, RequestIDFilter
 from django_prodkit.tracing.backend import get_tracer
 from django_prodkit.tracing.base import NOOP_SPAN
-from django_prodkit.tracing.context import get_span_id, get_trace_id
 from tests.test_tracing_xray import NOTHING_SAMPLED, PARENT, TRACE_ROOT, Daemon, daemon, tracing
 
 __all__ = ["daemon", "tracing"]  # fixtures used by name below

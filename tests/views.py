@@ -98,8 +98,8 @@ def slow(request: HttpRequest) -> HttpResponse:
 
 def traced_work(request: HttpRequest) -> JsonResponse:
     """Uses the tracer interface as an HTTP client integration does: a client span and the headers it sends."""
+    from django_prodkit.context.trace import get_span_id
     from django_prodkit.tracing.backend import get_tracer
-    from django_prodkit.tracing.context import get_span_id
 
     tracer = get_tracer()
     assert tracer is not None

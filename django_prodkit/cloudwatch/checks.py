@@ -138,3 +138,8 @@ def check_cloudwatch(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
             )
         )
     return messages
+
+
+def register() -> None:
+    """Register the CloudWatch checks (called from :func:`django_prodkit.checks.register_all`)."""
+    checks.register(check_cloudwatch, "prodkit")

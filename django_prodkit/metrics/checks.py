@@ -22,6 +22,17 @@ METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
 MAX_BUCKETS = 60
 
 
+#: The ids of this concern's checks, with a one-line summary (the docs list them all).
+CHECK_IDS: dict[str, str] = {
+    "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
+    "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
+    "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
+    "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
+    "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
+    "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",
+}
+
+
 def _routed() -> str | None:
     """The path of the metrics endpoint, or ``None`` when the URLconf does not include it."""
     try:

@@ -6,9 +6,9 @@ import logging
 
 from django.http import HttpRequest
 
-from django_prodkit import db
 from django_prodkit.conf import get_config
-from django_prodkit.http import normalize_method, route_of
+from django_prodkit.context.figures import query_figures
+from django_prodkit.context.http import normalize_method, route_of
 from django_prodkit.metrics import observers
 from django_prodkit.metrics.store import MetricStore, get_store
 from django_prodkit.metrics.workers import warn_if_per_worker
@@ -40,7 +40,7 @@ class RequestRecorder:
         method = normalize_method(request.method)
         route = route_of(request)
         self.store.observe(method, route, status, seconds)
-        queries = db.current()
+        queries = query_figures()
         if queries is not None:
             self.store.observe_queries(method, route, queries.count)
         # The list itself, not a copy: the usual case is empty and this is the hot path.

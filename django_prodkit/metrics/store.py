@@ -141,7 +141,7 @@ class MetricStore:
         return self.directory is not None
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one request and its duration; labels must already be bounded (see ``django_prodkit.http``)."""
+        """Count one request and its duration; labels must already be bounded (see ``django_prodkit.context.http``)."""
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:

@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from django_prodkit.conf import get_config
-from django_prodkit.http import normalize_method
-from django_prodkit.request_id import get_request_id
+from django_prodkit.context.http import normalize_method
+from django_prodkit.context.ids import get_request_id
 from django_prodkit.tracing.base import NOOP_SPAN, AttributeValue, Span
 
 #: URLs in span attributes are cut to this length (they may carry ids from user input).

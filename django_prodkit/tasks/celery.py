@@ -14,9 +14,7 @@ from typing import Any
 
 from celery import signals
 
-from django_prodkit.metrics.multiproc import multiproc_dir
-from django_prodkit.metrics.store import get_store
-from django_prodkit.metrics.workers import CELERY_PREFORK, register_server
+from django_prodkit import metrics
 from django_prodkit.tasks.runs import FAILED, HEADER, IGNORED, RETRIED, SUCCEEDED, TaskRun, outgoing_header
 
 SYSTEM = "celery"
@@ -61,19 +59,15 @@ def _postrun(task_id: str | None = None, state: str | None = None, **kwargs: Any
 def _worker_init(sender: Any = None, **kwargs: Any) -> None:
     concurrency = getattr(sender, "concurrency", None)
     if "prefork" in str(getattr(sender, "pool_cls", "")) and isinstance(concurrency, int):
-        register_server(CELERY_PREFORK, concurrency)
+        metrics.register_celery_pool(concurrency)
 
 
 def _process_init(**kwargs: Any) -> None:
-    if multiproc_dir() is not None:
-        get_store()  # a process starting folds the files of the children that exited before it
+    metrics.process_started()
 
 
 def _process_shutdown(**kwargs: Any) -> None:
-    if multiproc_dir() is not None:
-        files = get_store().files
-        if files is not None:
-            files.retire()
+    metrics.process_exiting()
 
 
 _HANDLERS = (

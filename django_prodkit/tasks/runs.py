@@ -9,9 +9,9 @@ from typing import Any
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from django_prodkit.request_id import generate_request_id, get_request_id, is_valid_request_id, reset_request_id
-from django_prodkit.request_id import set_request_id as _set_request_id
-from django_prodkit.tasks.context import get_work_fields, reset_work_fields, set_work_fields
+from django_prodkit.context.ids import generate_request_id, get_request_id, is_valid_request_id, reset_request_id
+from django_prodkit.context.ids import set_request_id as _set_request_id
+from django_prodkit.context.work import get_work_fields, reset_work_fields, set_work_fields
 from django_prodkit.tracing.backend import get_tracer
 from django_prodkit.tracing.base import NOOP_SPAN, Span
 

@@ -7,11 +7,18 @@ from typing import Literal, Protocol
 
 from django.http import HttpRequest, HttpResponseBase
 
+from django_prodkit.context.figures import query_figures
+
 #: A span attribute's value, as OpenTelemetry and X-Ray annotations/metadata accept it.
 AttributeValue = str | int | float | bool
 
 #: What a span that is not a request's is for: an outbound call, a task enqueued, a task run, other work.
 SpanKind = Literal["client", "producer", "consumer", "internal"]
+
+
+#: The span attributes that carry the request's database figures (read from the request's context).
+QUERY_COUNT_ATTRIBUTE = "db.query_count"
+DURATION_ATTRIBUTE = "db.duration_ms"
 
 
 class Span(Protocol):
@@ -110,3 +117,11 @@ class NoopSpan:
 
 
 NOOP_SPAN = NoopSpan()
+
+
+def add_query_figures(trace: RequestTrace) -> None:
+    """Put the request's database figures, published on its context, on its trace (before it is finished)."""
+    figures = query_figures()
+    if figures is not None:
+        trace.set_attribute(QUERY_COUNT_ATTRIBUTE, figures.count)
+        trace.set_attribute(DURATION_ATTRIBUTE, figures.milliseconds)

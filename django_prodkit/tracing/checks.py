@@ -180,3 +180,8 @@ def check_tracing(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
         )
     messages.extend(_enabled_errors(xray))
     return messages
+
+
+def register() -> None:
+    """Register the tracing checks (called from :func:`django_prodkit.checks.register_all`)."""
+    checks.register(check_tracing, "prodkit")

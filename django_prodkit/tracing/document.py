@@ -17,8 +17,8 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 
-from django_prodkit.http import KNOWN_METHODS, OTHER_METHOD, route_of, user_id_of
-from django_prodkit.request_id import get_request_id
+from django_prodkit.context.http import KNOWN_METHODS, OTHER_METHOD, route_of, user_id_of
+from django_prodkit.context.ids import get_request_id
 
 #: Request values written into a segment are cut to these lengths (they come from the client).
 MAX_URL_LENGTH = 2048

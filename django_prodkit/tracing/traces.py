@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponseBase
 
+from django_prodkit.context.trace import reset_trace_id, set_trace_id
 from django_prodkit.tracing.base import AttributeValue
-from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 from django_prodkit.tracing.document import render_segment
 from django_prodkit.tracing.header import TRACE_HEADER, TraceHeader, response_header
 

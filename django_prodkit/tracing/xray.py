@@ -26,8 +26,8 @@ from aws_xray_sdk.core.sampling.local.sampler import LocalSampler
 from aws_xray_sdk.core.sampling.sampler import DefaultSampler
 from django.http import HttpRequest
 
+from django_prodkit.context.trace import set_trace_id
 from django_prodkit.tracing.base import NOOP_SPAN, NOOP_TRACE, AttributeValue, RequestTrace, Span, SpanKind
-from django_prodkit.tracing.context import set_trace_id
 from django_prodkit.tracing.document import MAX_HOST_LENGTH
 from django_prodkit.tracing.emitter import UDPDaemonEmitter, daemon_address_from_env, logger
 from django_prodkit.tracing.header import TRACE_HEADER_META, TraceHeader, new_trace_id, parse_trace_header

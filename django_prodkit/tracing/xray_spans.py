@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from aws_xray_sdk.core.models.dummy_entities import DummySegment
 from aws_xray_sdk.core.models.subsegment import Subsegment
 
+from django_prodkit.context.trace import get_trace_id, reset_trace_id, set_trace_id
 from django_prodkit.tracing.base import NOOP_SPAN, AttributeValue, Span, SpanKind
-from django_prodkit.tracing.context import get_trace_id, reset_trace_id, set_trace_id
 from django_prodkit.tracing.header import TRACE_HEADER, TraceHeader, new_trace_id, parse_trace_header
 from django_prodkit.tracing.traces import SampledTrace, current_entities
 from django_prodkit.tracing.w3c import TRACEPARENT, format_traceparent, parse_traceparent, w3c_to_xray, xray_to_w3c

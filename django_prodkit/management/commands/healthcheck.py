@@ -7,8 +7,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from django_prodkit import health_probe
 from django_prodkit.conf import get_config
+from django_prodkit.health import client as health_probe
 
 #: Seconds a URL probe waits for the answer when ``--timeout`` is not given.
 DEFAULT_URL_TIMEOUT = 5.0

@@ -141,3 +141,8 @@ def check_otel(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
     if config["OTEL"]["ENABLED"]:
         messages.extend(_enabled(config))
     return messages
+
+
+def register() -> None:
+    """Register the OpenTelemetry checks (called from :func:`django_prodkit.checks.register_all`)."""
+    checks.register(check_otel, "prodkit")

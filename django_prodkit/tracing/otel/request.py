@@ -19,10 +19,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import NonRecordingSpan, SpanContext, Status, StatusCode
 
-from django_prodkit.http import UNMATCHED_ROUTE, route_of
-from django_prodkit.request_id import get_request_id
+from django_prodkit.context.http import UNMATCHED_ROUTE, route_of
+from django_prodkit.context.ids import get_request_id
+from django_prodkit.context.trace import reset_trace_id, set_trace_id
 from django_prodkit.tracing.base import AttributeValue
-from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 from django_prodkit.tracing.document import MAX_HEADER_VALUE_LENGTH, MAX_URL_LENGTH, request_host
 
 if TYPE_CHECKING:

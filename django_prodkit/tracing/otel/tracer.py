@@ -20,9 +20,9 @@ from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
-from django_prodkit.http import normalize_method
+from django_prodkit.context.http import normalize_method
+from django_prodkit.context.trace import reset_trace_id, set_trace_id
 from django_prodkit.tracing.base import NOOP_SPAN, NOOP_TRACE, AttributeValue, RequestTrace, Span, SpanKind
-from django_prodkit.tracing.context import reset_trace_id, set_trace_id
 from django_prodkit.tracing.otel.config import OtelSettings, endpoint_of
 from django_prodkit.tracing.otel.export import QuietExporter, batch_processor, mute_exporter_logs, otlp_exporter
 from django_prodkit.tracing.otel.propagation import extract_carrier, extract_meta, inject

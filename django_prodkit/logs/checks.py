@@ -23,6 +23,12 @@ _MAY_PRECEDE_ACCESS_LOG = frozenset(
 )
 
 
+#: The ids of this concern's checks, with a one-line summary (the docs list them all).
+CHECK_IDS: dict[str, str] = {
+    "prodkit.W051": "AccessLogMiddleware is not right after RequestIDMiddleware.",
+}
+
+
 def check_access_log_position(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[checks.CheckMessage]:
     """``AccessLogMiddleware`` below a middleware that answers (redirects, 304s, bad hosts) logs it wrongly."""
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])

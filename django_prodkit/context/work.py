@@ -1,6 +1,6 @@
 """The fields that name the work being done (``task_id``, ``task_name``, ``command_id``), for log lines.
 
-No task system is imported here: :mod:`django_prodkit.logging` reads this on every line.
+Written by the task integrations and the command runner, read by the log formatter on every line.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from django_prodkit.conf import get_config
-from django_prodkit.health import ReadinessReport, run_readiness_checks
+from django_prodkit.health.probes import ReadinessReport, run_readiness_checks
 
 #: A follower waits this long beyond the checks' own timeout for the run it joined (which is bounded by it).
 FOLLOWER_GRACE_SECONDS = 5.0

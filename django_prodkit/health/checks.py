@@ -15,10 +15,23 @@ from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.module_loading import import_string
 
 from django_prodkit import conf
-from django_prodkit.health import HEALTH_URL_NAMES
+from django_prodkit.health.endpoints import HEALTH_URL_NAMES
 from django_prodkit.stack import index_of, installed_middleware, is_kind
 
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
+
+
+#: The ids of this concern's checks, with a one-line summary (the docs list them all).
+CHECK_IDS: dict[str, str] = {
+    "prodkit.E010": "A HEALTH_CHECKS entry cannot be imported or is not callable.",
+    "prodkit.E011": "HEALTH_CHECK_DATABASES names a database alias that is not configured.",
+    "prodkit.E012": "HEALTH_CHECK_CACHES names a cache alias that is not configured.",
+    "prodkit.E013": "HEALTH_CHECK_TIMEOUT is not positive.",
+    "prodkit.E050": "HEALTH_CHECK_REUSE_SECONDS is negative.",
+    "prodkit.W018": "HealthCheckMiddleware is not first in MIDDLEWARE.",
+    "prodkit.W019": "HealthCheckMiddleware has no health endpoint in the URLconf to serve.",
+    "prodkit.W050": "HEALTH_CHECK_SHOW_ERRORS is on with DEBUG off (deploy).",
+}
 
 
 def _config() -> Mapping[str, Any] | None:

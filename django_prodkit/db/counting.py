@@ -16,7 +16,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from contextvars import ContextVar, Token
+from contextvars import Token
 from typing import Any
 
 from django.conf import settings
@@ -26,14 +26,15 @@ from django.db.backends.signals import connection_created
 from django.http import HttpRequest
 
 from django_prodkit.conf import get_config
-from django_prodkit.http import normalize_method, route_of
-from django_prodkit.tracing.base import RequestTrace
+from django_prodkit.context.figures import (
+    QueryFigures,
+    publish_query_figures,
+    query_figures,
+    unpublish_query_figures,
+)
+from django_prodkit.context.http import normalize_method, route_of
 
 logger = logging.getLogger("django_prodkit.db")
-
-#: The span attributes set on a request's trace.
-QUERY_COUNT_ATTRIBUTE = "db.query_count"
-DURATION_ATTRIBUTE = "db.duration_ms"
 
 #: Middleware whose output includes the figures; counting is on when one of them is installed.
 REPORTING_MIDDLEWARE = ("django_prodkit.middleware.AccessLogMiddleware", "django_prodkit.middleware.MetricsMiddleware")
@@ -77,18 +78,16 @@ class QueryStats:
         return round(self.seconds * 1000.0, 3)
 
 
-_current: ContextVar[QueryStats | None] = ContextVar("prodkit_db_queries", default=None)
-
-
 def current() -> QueryStats | None:
     """The figures of the request being served, or ``None`` outside a counted request."""
-    return _current.get()
+    figures = query_figures()
+    return figures if isinstance(figures, QueryStats) else None
 
 
 def count_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     """The execute wrapper: times the query into the current request's figures, if a request is counted."""
-    stats = _current.get()
-    if stats is None:
+    stats = query_figures()
+    if not isinstance(stats, QueryStats):
         return execute(sql, params, many, context)
     start = time.perf_counter()
     try:
@@ -138,9 +137,8 @@ def counting_wanted(config: Mapping[str, Any], middleware: Sequence[str]) -> boo
         return True
     if any(name in middleware for name in REPORTING_MIDDLEWARE):
         return True
-    from django_prodkit.tracing.backend import get_tracer
-
-    return get_tracer() is not None
+    # The request's span reports them too; read from the settings, so this producer knows no consumer.
+    return bool(config["OTEL"]["ENABLED"] or config["XRAY"]["ENABLED"])
 
 
 class RequestCounter:
@@ -151,14 +149,14 @@ class RequestCounter:
         self.slow_request_ms = slow_request_ms
         self.warns = query_warning is not None or slow_request_ms is not None
 
-    def begin(self) -> Token[QueryStats | None]:
-        """Start counting the request being served in this context."""
-        return _current.set(QueryStats(self.warns))
+    def begin(self) -> Token[QueryFigures | None]:
+        """Start counting the request being served in this context, publishing its figures on the context."""
+        return publish_query_figures(QueryStats(self.warns))
 
-    def end(self, token: Token[QueryStats | None], request: HttpRequest) -> None:
+    def end(self, token: Token[QueryFigures | None], request: HttpRequest) -> None:
         """Stop counting; write the warning line if the request made too many queries or was too slow."""
-        stats = _current.get()
-        _current.reset(token)
+        stats = current()
+        unpublish_query_figures(token)
         if not self.warns or stats is None:
             return
         duration_ms = (time.perf_counter() - stats.started) * 1000.0
@@ -179,22 +177,6 @@ def request_counter() -> RequestCounter | None:
         return None
     install()
     return RequestCounter(config["DB_QUERY_WARNING"], config["SLOW_REQUEST_MS"])
-
-
-def add_log_fields(fields: dict[str, Any]) -> None:
-    """Add ``db_queries`` and ``db_time_ms`` to an access-log event when the request is counted."""
-    stats = _current.get()
-    if stats is not None:
-        fields["db_queries"] = stats.count
-        fields["db_time_ms"] = stats.milliseconds
-
-
-def annotate_trace(trace: RequestTrace) -> None:
-    """Put the request's query count and time on its trace (before the trace is finished)."""
-    stats = _current.get()
-    if stats is not None:
-        trace.set_attribute(QUERY_COUNT_ATTRIBUTE, stats.count)
-        trace.set_attribute(DURATION_ATTRIBUTE, stats.milliseconds)
 
 
 def sql_shape(sql: str) -> str:

@@ -19,6 +19,16 @@ SESSIONS_APP = "django.contrib.sessions"
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+#: The ids of this concern's checks, with a one-line summary (the docs list them all).
+CHECK_IDS: dict[str, str] = {
+    "prodkit.W010": "SESSION_COOKIE_AGE is longer than SESSION_MAX_AGE_WARNING (deploy).",
+    "prodkit.W011": "SESSION_EXPIRE_AT_BROWSER_CLOSE is off (deploy).",
+    "prodkit.W012": "SESSION_COOKIE_SAMESITE is 'None' without SESSION_COOKIE_SECURE (deploy).",
+    "prodkit.W013": "CSRF_COOKIE_SAMESITE is 'None' without CSRF_COOKIE_SECURE (deploy).",
+    "prodkit.W015": "A CSRF_TRUSTED_ORIGINS entry is plain http for a non-local host (deploy).",
+}
+
+
 def _sessions_in_use() -> bool:
     return SESSIONS_APP in settings.INSTALLED_APPS or SESSION_MIDDLEWARE in (settings.MIDDLEWARE or [])
 

@@ -1,21 +1,11 @@
-"""The single ``PRODKIT`` settings dict: defaults, environment overrides, validation, caching."""
+"""Every ``PRODKIT`` key: its default and the type it accepts, and the checks of a given dict against them."""
 
 from __future__ import annotations
 
-import copy
 import difflib
-import math
-import os
-import types
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
-
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
 SETTING_NAME = "PRODKIT"
 
@@ -155,86 +145,6 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def parse_bool(name: str, raw: str) -> bool:
-    """Parse a boolean environment variable strictly; anything unrecognised is an error."""
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise ImproperlyConfigured(
-        f"Environment variable {name}={raw!r} is not a boolean; use one of "
-        f"{', '.join(sorted(_TRUE))} or {', '.join(sorted(_FALSE - {''}))}."
-    )
-
-
-_OFF = frozenset({"", "off", "none"})
-
-
-def parse_optional_count(name: str, raw: str) -> int | None:
-    """Parse a threshold that is a positive whole number, or off (empty, ``off`` or ``none``)."""
-    value = raw.strip().lower()
-    if value in _OFF:
-        return None
-    if value.isdigit() and int(value) > 0:
-        return int(value)
-    raise ImproperlyConfigured(f"Environment variable {name}={raw!r} is not a positive whole number or 'off'.")
-
-
-def parse_optional_ms(name: str, raw: str) -> float | None:
-    """Parse a threshold that is a positive, finite number of milliseconds, or off (empty, ``off`` or ``none``)."""
-    value = raw.strip().lower()
-    if value in _OFF:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        raise ImproperlyConfigured(
-            f"Environment variable {name}={raw!r} is not a positive number of milliseconds or 'off'."
-        )
-    return number
-
-
-def parse_csv(name: str, raw: str) -> list[str]:
-    """Parse a comma-separated environment variable into its non-empty, stripped items."""
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def parse_text(name: str, raw: str) -> str:
-    """A text environment variable, stripped."""
-    return raw.strip()
-
-
-@dataclass(frozen=True)
-class EnvOverride:
-    """An environment variable that overrides one ``PRODKIT`` key (``path`` walks nested dicts)."""
-
-    variable: str
-    path: tuple[str, ...]
-    parse: Callable[[str, str], Any]
-
-
-#: Environment variables named in the docs, read here and nowhere else in the package.
-ENV_OVERRIDES: list[EnvOverride] = [
-    EnvOverride("ENABLE_XRAY", ("XRAY", "ENABLED"), parse_bool),
-    EnvOverride("ENABLE_OTEL", ("OTEL", "ENABLED"), parse_bool),
-    EnvOverride("ENABLE_CLOUDWATCH_METRICS", ("CLOUDWATCH", "ENABLED"), parse_bool),
-    EnvOverride("PRODKIT_METRICS_TOKENS", ("METRICS_TOKENS",), parse_csv),
-    EnvOverride("PRODKIT_DB_QUERY_WARNING", ("DB_QUERY_WARNING",), parse_optional_count),
-    EnvOverride("PRODKIT_SLOW_REQUEST_MS", ("SLOW_REQUEST_MS",), parse_optional_ms),
-    EnvOverride("PRODKIT_METRICS_INSTANCE", ("METRICS_INSTANCE",), parse_text),
-]
-
-
-class ConfigError(ImproperlyConfigured):
-    """A ``PRODKIT`` problem found while reading the settings."""
-
 
 def _type_name(spec: Any) -> str:
     if isinstance(spec, ListOf):
@@ -295,74 +205,3 @@ def type_errors(user: Mapping[str, Any]) -> list[str]:
 
     walk(user, SCHEMA, "")
     return errors
-
-
-def user_settings() -> Mapping[str, Any]:
-    """The raw ``PRODKIT`` dict from the Django settings (empty when unset)."""
-    value = getattr(settings, SETTING_NAME, None)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{SETTING_NAME} must be a dict, got {type(value).__name__}.")
-    return value
-
-
-def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
-    # A deep copy: the environment overrides are applied in place and must never reach DEFAULTS.
-    merged = copy.deepcopy(dict(defaults))
-    for key, value in given.items():
-        if key in defaults and isinstance(defaults[key], dict) and isinstance(value, Mapping):
-            merged[key] = _merge(defaults[key], value)
-        elif key in defaults:
-            merged[key] = value
-    return merged
-
-
-def apply_env(config: dict[str, Any], environ: Mapping[str, str]) -> None:
-    """Override ``config`` in place from the documented environment variables."""
-    for override in ENV_OVERRIDES:
-        raw = environ.get(override.variable)
-        if raw is None:
-            continue
-        target = config
-        for part in override.path[:-1]:
-            target = target[part]
-        target[override.path[-1]] = override.parse(override.variable, raw)
-
-
-def freeze(value: Any) -> Any:
-    """``value`` made read-only all the way down: dicts become ``MappingProxyType``, lists tuples."""
-    if isinstance(value, Mapping):
-        return types.MappingProxyType({key: freeze(item) for key, item in value.items()})
-    if isinstance(value, (list, tuple)):
-        return tuple(freeze(item) for item in value)
-    return value
-
-
-@lru_cache(maxsize=1)
-def get_config() -> Mapping[str, Any]:
-    """Return the effective configuration: defaults, then ``PRODKIT``, then environment variables.
-
-    The mapping is shared by every caller, so it is read-only: nested dicts are mappings that refuse writes
-    and lists are tuples. Raises :class:`~django.core.exceptions.ImproperlyConfigured` for a value of the wrong
-    type or an environment variable that does not parse; unknown keys are left to the system checks.
-    """
-    given = user_settings()
-    errors = type_errors(given)
-    if errors:
-        raise ConfigError(" ".join(errors))
-    config = _merge(DEFAULTS, given)
-    apply_env(config, os.environ)
-    frozen: Mapping[str, Any] = freeze(config)
-    return frozen
-
-
-def reset_config() -> None:
-    """Forget the cached configuration (called when Django's settings change)."""
-    get_config.cache_clear()
-
-
-@receiver(setting_changed)
-def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == SETTING_NAME or setting == "MIDDLEWARE":
-        reset_config()

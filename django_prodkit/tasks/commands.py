@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
-from django_prodkit.request_id import generate_request_id, reset_request_id, set_request_id
-from django_prodkit.tasks.context import reset_work_fields, set_work_fields
+from django_prodkit.context.ids import generate_request_id, reset_request_id, set_request_id
+from django_prodkit.context.work import reset_work_fields, set_work_fields
 
 #: ``manage.py`` commands that serve requests or run tasks (Django Tasks' workers): each request or task run gets an
 #: id of its own instead.

@@ -12,10 +12,10 @@ import urllib.parse
 
 from django.urls import NoReverseMatch, reverse
 
-from django_prodkit import health
+from django_prodkit.health import endpoints, probes
 
 #: The URL names the probe appends to a bare ``--url`` (scheme, host and port only).
-LIVENESS_URL_NAME, READINESS_URL_NAME = health.HEALTH_URL_NAMES
+LIVENESS_URL_NAME, READINESS_URL_NAME = endpoints.HEALTH_URL_NAMES
 
 #: The longest part of a response body quoted in the line when a URL probe fails.
 MAX_BODY_QUOTE = 200
@@ -25,7 +25,7 @@ def in_process(*, ready: bool, timeout: float) -> tuple[bool, str]:
     """Readiness: run the configured checks here, within ``timeout`` s. Liveness: the project loaded, so yes."""
     if not ready:
         return True, "ok: live (settings and apps loaded)"
-    report = health.run_checks(health.configured_checks(), timeout)
+    report = probes.run_checks(probes.configured_checks(), timeout)
     timings = ", ".join(f"{result.name} {result.duration_ms:.0f} ms" for result in report.results)
     if report.ok:
         return True, f"ok: ready ({timings or 'no checks configured'})"

@@ -20,17 +20,12 @@ from typing import Any
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
 from django.db import connections
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, Resolver404, ResolverMatch, get_script_prefix, resolve, reverse
 from django.utils.module_loading import import_string
 
-from django_prodkit import __version__
 from django_prodkit.conf import get_config
 
 logger = logging.getLogger("django_prodkit.health")
 
-#: Monotonic time the module was loaded (at startup, through the middleware or the URLconf).
-STARTED_AT = time.monotonic()
 
 #: A query that needs a working connection; SQLite's also reads the schema, so a locked file fails it.
 PROBE_SQL: dict[str, str] = {"sqlite": "SELECT count(*) FROM sqlite_master", "oracle": "SELECT 1 FROM DUAL"}
@@ -41,8 +36,6 @@ MAX_ERROR_LENGTH = 300
 
 CACHE_KEY_PREFIX = "prodkit:health:"
 
-#: The URL names of the health endpoints, whose paths ``HealthCheckMiddleware`` serves by default.
-HEALTH_URL_NAMES = ("prodkit:healthcheck", "prodkit:readiness")
 
 STATUS_OK = "ok"
 STATUS_FAIL = "fail"
@@ -98,18 +91,6 @@ class ReadinessReport:
             "failing": [result.name for result in self.results if not result.ok],
             "checks": checks,
         }
-
-
-def liveness_payload() -> dict[str, Any]:
-    """The body of the liveness endpoint: status, service, version and uptime; touches no database or cache."""
-    config = get_config()
-    return {
-        "status": STATUS_OK,
-        "service": config["SERVICE_NAME"],
-        "version": config["SERVICE_VERSION"] or None,
-        "prodkit_version": __version__,
-        "uptime_seconds": round(time.monotonic() - STARTED_AT, 3),
-    }
 
 
 def check_database(alias: str) -> None:
@@ -266,33 +247,3 @@ def wait_for_running_checks(timeout: float) -> bool:
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return not any(thread.is_alive() for thread in threads)
-
-
-def endpoint_matches(paths: list[str] | tuple[str, ...]) -> dict[str, ResolverMatch]:
-    """Map each request path (``request.path``) that ``HealthCheckMiddleware`` serves to its resolved view.
-
-    Empty ``paths`` means the paths of :data:`HEALTH_URL_NAMES` in the URLconf; a path that does not resolve
-    is left out (system check ``prodkit.W019`` reports it). Call it inside a request, so the script prefix is set.
-    """
-    wanted = list(paths)
-    if not wanted:
-        for name in HEALTH_URL_NAMES:
-            try:
-                wanted.append(reverse(name))
-            except NoReverseMatch:
-                continue
-    prefix = get_script_prefix()
-    matches: dict[str, ResolverMatch] = {}
-    for path in wanted:
-        path_info = "/" + path[len(prefix) :] if path.startswith(prefix) else path
-        try:
-            matches[path] = resolve(path_info)
-        except Resolver404:  # reported by the system check prodkit.W019, not per request
-            continue
-    return matches
-
-
-def serve(request: HttpRequest, match: ResolverMatch) -> Any:
-    """Call the health view ``match`` resolved to, as the URL resolver would."""
-    request.resolver_match = match
-    return match.func(request, *match.args, **match.kwargs)

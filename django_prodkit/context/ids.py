@@ -1,14 +1,11 @@
-"""Request ids: validation, generation, and the per-request ContextVar."""
+"""The id of the unit of work (request, task run, command run): made, validated, and current in this context."""
 
 from __future__ import annotations
 
 import os
 import re
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from contextvars import ContextVar, Token
-
-from structlog.contextvars import bind_contextvars, reset_contextvars
 
 #: The longest incoming id that is kept.
 MAX_REQUEST_ID_LENGTH = 128
@@ -16,12 +13,6 @@ MAX_REQUEST_ID_LENGTH = 128
 # Letters, digits and -_.:=+/@; admit UUIDs, hex ids and AWS "Root=1-...;Parent=..." ids, and
 # exclude everything that could split a header or a log line (CR, LF, quotes, spaces, non-ASCII).
 _VALID_REQUEST_ID = re.compile(rf"[A-Za-z0-9\-_.:=+/@;]{{1,{MAX_REQUEST_ID_LENGTH}}}", re.ASCII)
-
-_current_request_id: ContextVar[str | None] = ContextVar("prodkit_request_id", default=None)
-
-# The id of the last request this thread finished: Django's development server writes its ``django.server``
-# line after the response, when the ContextVar is reset, in the thread that served the request.
-_finished_in_thread = threading.local()
 
 
 def is_valid_request_id(value: str) -> bool:
@@ -49,6 +40,13 @@ def resolve_request_id(incoming: str | None, *, trust_incoming: bool = True) -> 
     return generate_request_id()
 
 
+_current_request_id: ContextVar[str | None] = ContextVar("prodkit_request_id", default=None)
+
+# The id of the last request this thread finished: Django's development server writes its ``django.server``
+# line after the response, when the ContextVar is reset, in the thread that served the request.
+_finished_in_thread = threading.local()
+
+
 def get_request_id() -> str | None:
     """The id of the request being handled in this context, or ``None`` outside a request."""
     return _current_request_id.get()
@@ -73,38 +71,3 @@ def last_finished_in_thread() -> str | None:
     """The id of the last request this thread served through ``RequestIDMiddleware`` in sync mode, if any."""
     request_id: str | None = getattr(_finished_in_thread, "request_id", None)
     return request_id
-
-
-def iterate_with_request_id(chunks: Iterable[bytes], request_id: str) -> Iterator[bytes]:
-    """Yield ``chunks`` with ``request_id`` current while each one is produced.
-
-    A streaming body runs after the middleware has returned, so its log lines would otherwise have no id.
-    """
-    iterator = iter(chunks)
-    while True:
-        token = _current_request_id.set(request_id)
-        bound = bind_contextvars(request_id=request_id)
-        try:
-            chunk = next(iterator)
-        except StopIteration:
-            return
-        finally:
-            reset_contextvars(**bound)
-            _current_request_id.reset(token)
-        yield chunk
-
-
-async def aiterate_with_request_id(chunks: AsyncIterable[bytes], request_id: str) -> AsyncIterator[bytes]:
-    """The async twin of :func:`iterate_with_request_id`."""
-    iterator = chunks.__aiter__()
-    while True:
-        token = _current_request_id.set(request_id)
-        bound = bind_contextvars(request_id=request_id)
-        try:
-            chunk = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        finally:
-            reset_contextvars(**bound)
-            _current_request_id.reset(token)
-        yield chunk

@@ -27,3 +27,19 @@ def set_trace_id(value: str | None, span_id: str | None = None) -> Token[tuple[s
 def reset_trace_id(token: Token[tuple[str, str | None] | None]) -> None:
     """Restore the trace context that was current before :func:`set_trace_id`."""
     _current.reset(token)
+
+
+# Set on the request by the tracing middleware, so code that runs after the trace's context was restored (the
+# access line, above it in MIDDLEWARE) still finds the request's trace id.
+_REQUEST_TRACE_ID = "_prodkit_trace_id"
+
+
+def publish_request_trace_id(request: object, trace_id: str | None) -> None:
+    """Record ``trace_id`` as the trace of ``request`` for the rest of its life."""
+    request.__dict__[_REQUEST_TRACE_ID] = trace_id
+
+
+def request_trace_id(request: object) -> str | None:
+    """The trace id published for ``request``, or ``None`` (not traced)."""
+    value: str | None = request.__dict__.get(_REQUEST_TRACE_ID)
+    return value
