@@ -126,6 +126,10 @@ def _live_workers(store: Any) -> list[int]:
         ready, go = os.pipe()
         pid = os.fork()
         if pid == 0:
+            # It outlives the fill process: it must not hold the pipe the coordinator reads the rows from.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
             _count(store, LIVE_REQUESTS, random.Random(seed))
             os.close(ready)
             os.write(go, b"x")
