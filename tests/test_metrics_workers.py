@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -116,3 +117,38 @@ def test_a_celery_prefork_pool_is_per_worker_and_prometheus_says_so(monkeypatch:
     family = families["prodkit_metrics_mode"]
     assert [(s.labels, s.value) for s in family.samples] == [({"mode": "per-worker"}, 1.0)]
     assert family.documentation == warning
+
+
+def test_celery_pool_children_fold_themselves_on_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, sleepers: Any
+) -> None:
+    """``worker_process_init`` folds the children that died before; ``worker_process_shutdown`` a child's own files."""
+    from celery import signals
+    from prometheus_client.mmap_dict import mmap_key
+
+    from django_prodkit.metrics import store as store_module
+    from django_prodkit.metrics.merge import merge_directory
+    from django_prodkit.metrics.snapshot import task_summary
+    from django_prodkit.tasks import celery
+    from tests.test_metrics_store import worker_path, write_worker_file
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(store_module, "_store", None)
+    celery.connect()  # idempotent: AppConfig.ready connected it already
+    key = mmap_key("prodkit_tasks", "prodkit_tasks_total", ["task", "outcome"], ["t", "succeeded"], "h")
+    write_worker_file(tmp_path, "counter", 1, {key: 2.0})  # a child that was killed
+    (sibling,) = sleepers.start(1)
+    write_worker_file(tmp_path, "counter", sibling, {key: 1.0})  # a child that runs
+    signals.worker_process_init.send(sender="celery@test")
+    assert not worker_path(tmp_path, "counter", 1).exists()
+    store = store_module.get_store()
+    assert store.files is not None
+    try:
+        store.observe_task("t", "succeeded", 0.1)
+        assert worker_path(tmp_path, "counter", store.files.writer.name).exists()
+        signals.worker_process_shutdown.send(sender="celery@test", pid=0, exitcode=0)
+        assert not worker_path(tmp_path, "counter", store.files.writer.name).exists()
+        assert worker_path(tmp_path, "counter", sibling).exists()  # never a live sibling's
+        assert task_summary(merge_directory(str(tmp_path)))["t"]["succeeded"] == 4
+    finally:
+        store.files.close()
