@@ -51,8 +51,8 @@ def _stat(pid: int) -> tuple[str, str] | None:
     try:
         with open(f"{_PROC}/{pid}/stat", "rb") as handle:
             raw = handle.read().decode("ascii", "replace")
-    except (FileNotFoundError, ProcessLookupError):
-        return None
+    except OSError:
+        return None  # no such process, or one this user may not inspect: the kill probe decides
     # The command name (field 2) may hold spaces and parentheses: the fields after it follow the last ")".
     fields = raw[raw.rfind(")") + 2 :].split()
     return fields[0], fields[19]
@@ -97,9 +97,9 @@ def is_alive(writer: Writer) -> bool:
         return True
     if _has_proc():
         found = _stat(writer.pid)
-        if found is None or found[0] in _GONE_STATES:
-            return False
-        return writer.start == found[1]
+        if found is not None:
+            return found[0] not in _GONE_STATES and writer.start == found[1]
+        # Not in /proc: gone, or another user's process behind ``hidepid``, which only the kill probe tells apart.
     try:
         os.kill(writer.pid, 0)
     except ProcessLookupError:
