@@ -1,4 +1,4 @@
-"""The metric store: prometheus_client collectors, in multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set.
+"""The metric store: files shared by every process when ``PROMETHEUS_MULTIPROC_DIR`` is set, else collectors.
 
 In multiprocess mode every process writes its counts to memory-mapped files of its own in that directory (see
 ``process_files``) and a read merges the files of all processes, live or dead, so counts survive recycling. Without the
@@ -129,7 +129,7 @@ class MetricStore:
 
     @property
     def started_at(self) -> float:
-        """When counting started (Unix time): the server start in multiprocess mode, else this store's creation."""
+        """When counting started (Unix time): the directory's first use (multiprocess), else this store's creation."""
         if self.directory is None:
             return self._started_at
         # Read each time: with ``--preload`` the store exists before ``on_starting`` prepares the directory.
