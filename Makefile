@@ -46,7 +46,7 @@ demo:
 # and locust). metrics_e2e.py, kit_e2e.py and loadgen.py also need Debian's wrk and nginx-light. Each script
 # writes benchmarks/results/<script>.json; render_docs.py then fills the docs' tables and charts from those files.
 BENCH := .venv-bench
-BENCH_SCRIPTS := overhead metrics_e2e metrics_longrun loadgen cloudwatch_latency health db logline kit_e2e
+BENCH_SCRIPTS := overhead metrics_e2e metrics_longrun loadgen cloudwatch_latency health db logline kit_e2e otlp_export
 
 $(BENCH)/bin/python:
 	$(PYTHON) -m venv $(BENCH)

@@ -104,7 +104,7 @@ def _configure(scenario: Scenario) -> None:
 def _query_runner(scenario: Scenario) -> Any:
     from django.db import connection
 
-    from django_prodkit import db
+    from django_prodkit.db import counting as db
 
     cursor = connection.cursor()
     cursor.execute("SELECT 1")

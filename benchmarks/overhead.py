@@ -180,10 +180,10 @@ TARGETS: list[tuple[str, str, float]] = [
 ABSOLUTE_TARGETS: list[tuple[str, float]] = [("+ RequestIDMiddleware", 5.0)]
 
 
-# --- X-Ray (issue 6): django-prodkit's XRayMiddleware beside aws-xray-sdk's own, same sampling -------------
+# --- X-Ray (issue 6): TracingMiddleware's X-Ray backend beside aws-xray-sdk's own, same sampling --------------
 
 _NOTHING_SAMPLED = {"version": 2, "rules": [], "default": {"fixed_target": 0, "rate": 0.0}}
-_PRODKIT_XRAY = "django_prodkit.middleware.XRayMiddleware"
+_PRODKIT_XRAY = "django_prodkit.middleware.TracingMiddleware"
 _SDK_XRAY = "aws_xray_sdk.ext.django.middleware.XRayMiddleware"
 _DAEMONS: list[Any] = []
 
@@ -234,21 +234,21 @@ def _sdk_xray(name: str, **recorder: Any) -> Scenario:
 
 SCENARIOS.extend(
     [
-        _prodkit_xray("+ XRayMiddleware (off)", False),
-        _prodkit_xray("+ XRayMiddleware (not sampled)", True, SAMPLING_RULES=_NOTHING_SAMPLED),
-        _prodkit_xray("+ XRayMiddleware (all sampled)", True, SAMPLING=False),
+        _prodkit_xray("+ TracingMiddleware, X-Ray (off)", False),
+        _prodkit_xray("+ TracingMiddleware, X-Ray (not sampled)", True, SAMPLING_RULES=_NOTHING_SAMPLED),
+        _prodkit_xray("+ TracingMiddleware, X-Ray (all sampled)", True, SAMPLING=False),
         _sdk_xray("+ aws-xray-sdk XRayMiddleware (not sampled)", SAMPLING_RULES=_NOTHING_SAMPLED),
         _sdk_xray("+ aws-xray-sdk XRayMiddleware (all sampled)", SAMPLING=False),
     ]
 )
 TARGETS.extend(
     [
-        ("+ XRayMiddleware (not sampled)", "+ aws-xray-sdk XRayMiddleware (not sampled)", 0.2),
-        ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", 0.5),
+        ("+ TracingMiddleware, X-Ray (not sampled)", "+ aws-xray-sdk XRayMiddleware (not sampled)", 0.2),
+        ("+ TracingMiddleware, X-Ray (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", 0.5),
     ]
 )
 # "Off" removes itself at startup: the same chain as the default stack, so only noise is left.
-ABSOLUTE_TARGETS.append(("+ XRayMiddleware (off)", 1.0))
+ABSOLUTE_TARGETS.append(("+ TracingMiddleware, X-Ray (off)", 1.0))
 
 
 # --- Metrics (issue 4): MetricsMiddleware beside django-prometheus, both in prometheus_client multiprocess mode
@@ -629,7 +629,6 @@ def print_table(result: dict[str, Any]) -> None:
 OURS = (
     "RequestIDMiddleware",
     "AccessLogMiddleware",
-    "+ XRayMiddleware",
     "MetricsMiddleware",
     "TracingMiddleware",
     "the whole kit",
@@ -639,7 +638,11 @@ PEERS = [
     ("+ RequestIDMiddleware", "+ django-guid", "request ids"),
     ("+ AccessLogMiddleware (JSON lines)", "+ django-structlog (JSON)", "JSON access log"),
     ("+ MetricsMiddleware (multiprocess)", "+ django-prometheus (multiprocess)", "metrics (multiprocess)"),
-    ("+ XRayMiddleware (all sampled)", "+ aws-xray-sdk XRayMiddleware (all sampled)", "X-Ray, every request sampled"),
+    (
+        "+ TracingMiddleware, X-Ray (all sampled)",
+        "+ aws-xray-sdk XRayMiddleware (all sampled)",
+        "X-Ray, every request sampled",
+    ),
     (
         "+ TracingMiddleware, OTel (all sampled)",
         "+ opentelemetry-instrumentation-django (all sampled)",
@@ -694,7 +697,7 @@ def tables(result: dict[str, Any]) -> dict[str, str]:
     for ours, peer, what in PEERS:
         a, b = rows[ours]["overhead_us"], rows[peer]["overhead_us"]
         peers.append(f"| {what} | {a:.2f} | {_peer_name(peer)} {b:.2f} | {a / b:.2f} |")
-    xray = [name for name in rows if "XRayMiddleware" in name or name == "default stack"]
+    xray = [name for name in rows if "X-Ray" in name or "XRayMiddleware" in name or name == "default stack"]
     otel = [name for name in rows if rows[name].get("group") == "otel" or name == "default stack"]
     machine = result["machine"]
     return {

@@ -22,6 +22,10 @@ class ProdkitConfig(AppConfig):
         with contextlib.suppress(ImproperlyConfigured):
             install_cloudwatch()
 
+        from django_prodkit.metrics.otlp import install as install_otlp_metrics
+
+        install_otlp_metrics()
+
         from django_prodkit.tracing.backend import setup_tracing
 
         setup_tracing()

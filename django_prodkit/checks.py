@@ -14,6 +14,9 @@ from django_prodkit.db import checks as db_checks
 from django_prodkit.health import checks as health_checks
 from django_prodkit.logs import checks as logs_checks
 from django_prodkit.metrics import checks as metrics_checks
+from django_prodkit.metrics.otlp import checks as otlp_metrics_checks
+from django_prodkit.objectives import checks as objectives_checks
+from django_prodkit.outbound import checks as outbound_checks
 from django_prodkit.security import checks as security_checks
 from django_prodkit.stack import checks as stack_checks
 from django_prodkit.tracing import checks as tracing_checks
@@ -27,10 +30,13 @@ CONCERNS: tuple[ModuleType, ...] = (
     health_checks,
     security_checks,
     metrics_checks,
+    otlp_metrics_checks,
     db_checks,
     cloudwatch_checks,
     tracing_checks,
     otel_checks,
+    outbound_checks,
+    objectives_checks,
 )
 
 #: The id tables of each concern; :data:`CHECK_IDS` is their union.

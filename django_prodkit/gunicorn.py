@@ -1,9 +1,15 @@
-"""Gunicorn server hooks for exact request metrics across workers, and spans flushed when a worker exits.
+"""Gunicorn server hooks for exact request metrics across workers, spans flushed when a worker exits, JSON lines.
 
-Use the module as the configuration (``gunicorn -c python:django_prodkit.gunicorn``) or import the hooks
-from your ``gunicorn.conf.py``::
+Use the module as the configuration (``gunicorn -c python:django_prodkit.gunicorn``: it then replaces
+``./gunicorn.conf.py``, which gunicorn no longer reads) or import it from your ``gunicorn.conf.py``::
 
-    from django_prodkit.gunicorn import child_exit, on_exit, on_starting, worker_exit  # noqa: F401
+    from django_prodkit.gunicorn import child_exit, logconfig_dict, on_exit, on_starting, worker_exit  # noqa: F401
+
+``logconfig_dict`` makes gunicorn's own lines (``Booting worker``, ``WORKER TIMEOUT``: the ``gunicorn.error``
+logger) JSON lines on stdout of the same shape as the application's. ``--log-level`` still sets their level.
+gunicorn's access lines (``gunicorn.access``) are written only at WARNING and above, that is never, since
+``AccessLogMiddleware`` writes the access line with the request id and route; set the logger's level to INFO in
+a copy of the dict to have both.
 
 Loaded by gunicorn, it sets ``PROMETHEUS_MULTIPROC_DIR`` when it is not set yet (a fresh directory per
 server, created by ``tempfile.mkdtemp``: an unpredictable name, mode 0700), before any worker imports
@@ -28,6 +34,30 @@ _GUNICORN_LOADED = "gunicorn.app.base"
 # The pid of the master that chose the directory: a new master after a ``USR2`` upgrade inherits the
 # environment, and must not share a directory the old master deletes when it exits.
 _OWNER_ENV = "PRODKIT_METRICS_DIR_OWNER"
+
+
+#: Gunicorn's ``logconfig_dict`` setting: its loggers write JSON lines to stdout through our formatter. The master
+#: reads it before Django is set up: nothing in it needs the settings.
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "django_prodkit.logging.RequestIDFilter"}},
+    "formatters": {"json": {"()": "django_prodkit.logging.JSONFormatter"}},
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "filters": ["request_id"],
+            "formatter": "json",
+        }
+    },
+    "root": {"level": "INFO", "handlers": ["stdout"]},
+    "loggers": {
+        # No level: the one ``--log-level`` gave gunicorn.error stays.
+        "gunicorn.error": {"handlers": ["stdout"], "propagate": False},
+        "gunicorn.access": {"level": "WARNING", "handlers": ["stdout"], "propagate": False},
+    },
+}
 
 
 def _default_directory() -> str:
@@ -71,11 +101,16 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher and the spans before it ends."""
+    """Gunicorn ``worker_exit`` (in the worker): flush the CloudWatch publisher, the spans and the OTLP metrics.
+
+    A worker that held the OTLP export lock exports a last time and lets another worker take over at once.
+    """
     from django_prodkit.cloudwatch import shutdown
+    from django_prodkit.metrics.otlp import shutdown as shutdown_otlp_metrics
     from django_prodkit.tracing.backend import shutdown_tracing
 
     shutdown()
+    shutdown_otlp_metrics()
     shutdown_tracing()
 
 

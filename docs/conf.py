@@ -39,6 +39,9 @@ exclude_patterns = ["_build", "tests"]
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
 intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# Re-exported objects (django_prodkit.request_id re-exports django_prodkit.context.ids) would otherwise get source
+# pages whose backlinks name an anchor under the wrong module.
+viewcode_follow_imported_members = False
 
 html_theme = "furo"
 html_title = f"django-prodkit {__version__}"
@@ -65,5 +68,16 @@ def _add_index_toctrees(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] += index_toctrees(source[0])
 
 
+# api.md keeps its autodoc directives in HTML comments, which GitHub hides; Sphinx gets them as {eval-rst} blocks
+# (docs/api_summary.py writes the readable tables beside them).
+_AUTODOC = re.compile(r"^<!-- autodoc\n(?P<rst>.*?)\n-->\n", re.M | re.S)
+
+
+def _render_autodoc(app: Sphinx, docname: str, source: list[str]) -> None:
+    if docname == "api":
+        source[0] = _AUTODOC.sub(lambda match: f"```{{eval-rst}}\n{match['rst']}\n```\n", source[0])
+
+
 def setup(app: Sphinx) -> None:
     app.connect("source-read", _add_index_toctrees)
+    app.connect("source-read", _render_autodoc)

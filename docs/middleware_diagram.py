@@ -1,13 +1,13 @@
 """Draw ``docs/_static/middleware.svg``, the overview's picture of a request passing the middleware.
 
-Run: ``python docs/middleware_diagram.py`` after changing the order of the overview's ``MIDDLEWARE`` block; the
-layers are read from that block, so the picture cannot show another order (``tests/test_doc_snippets.py`` checks
-the file is up to date). Plain SVG text, no drawing library.
+Run: ``python docs/middleware_diagram.py`` after changing the overview's numbered list of the middleware order; the
+layers are read from that list, so the picture cannot show another order (``tests/test_doc_snippets.py`` checks
+the file is up to date, and that the quickstart with every page's snippets pasted gives this order). Plain SVG
+text, no drawing library.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from html import escape
@@ -15,7 +15,10 @@ from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
 OUTPUT = DOCS / "_static" / "middleware.svg"
-OVERVIEW_BLOCK = re.compile(r"<!-- test: settings overview-middleware -->\n```python\n(.*?)```", re.S)
+ORDER_LIST = re.compile(r"<!-- middleware-order -->\n((?:\d+\. .*\n)+)")
+ORDER_ITEM = re.compile(
+    r"^\d+\. (?:`django_prodkit\.middleware\.(?P<ours>\w+)`|(?P<django>Django's own middleware))", re.M
+)
 DJANGO = "Django's middleware"
 #: What each layer does, in a few words on two lines.
 ROLES: dict[str, tuple[str, str]] = {
@@ -33,20 +36,14 @@ OURS, THEIRS, EDGE, INK = "#e8f0f7", "#f2f2f2", "#2f6f9f", "#1a1a1a"
 
 
 def layers(overview: str) -> list[str]:
-    """The layers, top to bottom, of the overview's ``MIDDLEWARE`` block (``*MIDDLEWARE`` is Django's own)."""
-    match = OVERVIEW_BLOCK.search(overview)
+    """The layers, top to bottom, of the overview's numbered list of the middleware order."""
+    match = ORDER_LIST.search(overview)
     if match is None:
-        raise SystemExit("docs/overview.md has no <!-- test: settings overview-middleware --> block")
-    (assign,) = [node for node in ast.parse(match.group(1)).body if isinstance(node, ast.Assign)]
-    assert isinstance(assign.value, ast.List)
-    names = []
-    for element in assign.value.elts:
-        if isinstance(element, ast.Starred):
-            names.append(DJANGO)
-        else:
-            assert isinstance(element, ast.Constant)
-            names.append(str(element.value).rsplit(".", 1)[-1])
-    return names
+        raise SystemExit("docs/overview.md has no numbered list after <!-- middleware-order -->")
+    items = list(ORDER_ITEM.finditer(match.group(1)))
+    if len(items) != match.group(1).count("\n"):
+        raise SystemExit("every item of the overview's middleware order names one of ours or Django's own")
+    return [item["ours"] or DJANGO for item in items]
 
 
 def _text(x: float, y: float, text: str, size: int = 13, weight: int = 400, anchor: str = "start") -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django_prodkit.middleware import HealthCheckMiddleware, MetricsMiddleware, RequestIDMiddleware
+from django_prodkit.middleware import AccessLogMiddleware, HealthCheckMiddleware, MetricsMiddleware, RequestIDMiddleware
 
 
 class MyMetrics(MetricsMiddleware):
@@ -15,3 +15,7 @@ class MyHealth(HealthCheckMiddleware):
 
 class MyRequestID(RequestIDMiddleware):
     """Gives ids like RequestIDMiddleware."""
+
+
+class MyAccessLog(AccessLogMiddleware):
+    """Writes the access line like AccessLogMiddleware."""

@@ -13,9 +13,12 @@ GitHub and Sphinx show nothing of it::
 
 ``settings``
     appended to the ``settings.py`` of a project that followed the quickstart (``startproject``, then the
-    quickstart's settings block; a block that sets ``MIDDLEWARE`` is written "below startproject's
-    ``MIDDLEWARE``" and replaces the quickstart's). django-prodkit's system checks must report nothing, its
-    middleware must be in the documented order, and a health probe through that ``MIDDLEWARE`` answers 200.
+    quickstart's settings block, then the page's earlier settings blocks). It changes the quickstart's settings
+    (``MIDDLEWARE.insert(...)``, ``PRODKIT["KEY"] = ...``), never writes ``MIDDLEWARE`` or ``PRODKIT`` whole.
+    django-prodkit's system checks must report nothing, its middleware must be in the overview's order, the
+    quickstart's keys must survive, and a health probe through that ``MIDDLEWARE`` answers 200. Every page's
+    settings blocks are also pasted together, in the order of ``docs/index.md``, into one project that must pass
+    ``check --deploy``.
 ``urls``
     appended to the ``urls.py`` that ``startproject`` writes and served; every route it adds without a
     converter is requested and must answer neither 404 nor a server error.
@@ -35,6 +38,7 @@ marker; ``json`` blocks need none (each one must parse) but may carry a NAME or 
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +124,25 @@ def block(name: str) -> Block:
 
 def blocks_of_kind(kind: str) -> list[Block]:
     return [candidate for candidate in all_blocks() if candidate.kind == kind]
+
+
+def index_order() -> list[Path]:
+    """The pages in the order ``docs/index.md`` lists them (the order a reader meets them), then the README."""
+    listed = re.findall(r"^- \[[^\]]+\]\(([\w-]+\.md)\)", (DOCS / "index.md").read_text(), re.M)
+    return [DOCS / name for name in listed] + [ROOT / "README.md"]
+
+
+def settings_blocks_in_index_order() -> list[Block]:
+    """Every ``settings`` block, page by page in the index's order: what a reader pastes after the quickstart."""
+    return [found for path in index_order() for found in page_blocks(path) if found.kind == "settings"]
+
+
+def middleware_order() -> list[str]:
+    """Our middleware's dotted paths in the order the overview lists them (the one order every page keeps)."""
+    spec = importlib.util.spec_from_file_location("middleware_diagram", DOCS / "middleware_diagram.py")
+    assert spec is not None
+    assert spec.loader is not None
+    diagram = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(diagram)
+    layers: list[str] = diagram.layers((DOCS / "overview.md").read_text())
+    return [f"django_prodkit.middleware.{layer}" for layer in layers if layer != diagram.DJANGO]

@@ -27,6 +27,7 @@ class CountingServer(ThreadingHTTPServer):
         status: int = 200,
         close_every: int = 3,
         tls: ssl.SSLContext | None = None,
+        slow_first: int = 0,
     ) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
         if tls is not None:
@@ -36,6 +37,7 @@ class CountingServer(ThreadingHTTPServer):
         self.delay = delay
         self.status = status
         self.close_every = close_every
+        self.slow_first = slow_first
         self.count = 0
         self.paths: dict[str, int] = {}
         self.arrivals: list[float] = []
@@ -77,9 +79,20 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         with server.lock:
             server.count += 1
+            number = server.count
             server.paths[self.path] = server.paths.get(self.path, 0) + 1
             server.arrivals.append(time.perf_counter())
         self.served += 1
+        if number <= server.slow_first:
+            # The first requests (a warm-up's) are slow, the rest fast: a cold cache, a JIT, a lazy import.
+            time.sleep(server.delay)
+        if server.mode == "redirect":
+            # What SECURE_SSL_REDIRECT does to a plain-http request: the same URL over https.
+            self.send_response(301)
+            self.send_header("Location", f"https://127.0.0.1:{server.server_address[1]}{self.path}?next=secret")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if server.mode == "chaos":
             # Per request, at random: answer, close silently after answering, reset, or stall past the timeout.
             action = server.random.choice(("ok", "ok", "close", "reset", "stall"))

@@ -14,7 +14,14 @@ MIDDLEWARE = [
     *MIDDLEWARE[1:],
 ]
 ROOT_URLCONF = "tests.urls_tasks"
-LOGGING = configure_logging(fmt="json", loggers={"celery": {"handlers": [], "level": "WARNING", "propagate": True}})
+LOGGING = configure_logging(
+    fmt="json",
+    loggers={
+        "celery": {"handlers": [], "level": "WARNING", "propagate": True},
+        # The "Task ... received" line, which carries the message's ids.
+        "celery.worker.strategy": {"handlers": [], "level": "INFO", "propagate": True},
+    },
+)
 PRODKIT = {
     "METRICS_TOKENS": ["e2e-token"],
     "SERVICE_NAME": "tasks-e2e",

@@ -28,6 +28,7 @@ CONCERNS = frozenset(
         "loadtest",
         "logs",
         "metrics",
+        "objectives",
         "outbound",
         "request_id",
         "security",
@@ -44,6 +45,12 @@ ALLOWED_CROSSINGS: dict[tuple[str, str], frozenset[str]] = {
     # A task run and an outgoing call open a span with whichever tracer is on.
     ("tasks", "tracing"): frozenset({"django_prodkit.tracing.backend", "django_prodkit.tracing.base"}),
     ("outbound", "tracing"): frozenset({"django_prodkit.tracing.backend", "django_prodkit.tracing.base"}),
+    # Objectives are written against the metrics the kit exposes: the histogram's bucket edges...
+    ("objectives", "metrics"): frozenset({"django_prodkit.metrics.store"}),
+    # ...and the names and dimensions CloudWatch receives.
+    ("objectives", "cloudwatch"): frozenset({"django_prodkit.cloudwatch.config", "django_prodkit.cloudwatch.emf"}),
+    # The metrics over OTLP sign for CloudWatch with the one SigV4 signer the traces use for X-Ray.
+    ("metrics", "tracing"): frozenset({"django_prodkit.tracing.otel.sigv4"}),
 }
 
 

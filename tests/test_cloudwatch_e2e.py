@@ -311,7 +311,8 @@ def test_api_mode_publishes_every_request_once_when_workers_exit(aws_env: str, g
     )
     expected, _ = server.serve(150)
     assert server.stop() == 0
-    assert server.stderr.count("Booting worker") > 2  # workers were recycled
+    # gunicorn's own lines are JSON lines on stdout (django_prodkit.gunicorn's logconfig_dict).
+    assert server.stdout_path.read_text().count("Booting worker") > 2  # workers were recycled
     assert published(aws_env, service, list(expected)) == 150, server.stderr[-4000:]
     for (route, method), count in expected.items():
         assert published(aws_env, service, [(route, method)]) == count

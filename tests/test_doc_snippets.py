@@ -52,8 +52,10 @@ from tests.doc_blocks import (
     all_blocks,
     block,
     blocks_of_kind,
+    middleware_order,
     page_blocks,
     pages,
+    settings_blocks_in_index_order,
 )
 
 STARTPROJECT_MIDDLEWARE = [
@@ -65,18 +67,10 @@ STARTPROJECT_MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
-#: django-prodkit's middleware in the one order every page uses, all above Django's own.
-DOCUMENTED_ORDER = [
-    "django_prodkit.middleware.RequestIDMiddleware",
-    "django_prodkit.middleware.AccessLogMiddleware",
-    "django_prodkit.middleware.HealthCheckMiddleware",
-    "django_prodkit.middleware.MetricsMiddleware",
-    "django_prodkit.middleware.TracingMiddleware",
-]
+#: django-prodkit's middleware in the one order every page uses, all above Django's own: the overview's list.
+DOCUMENTED_ORDER = middleware_order()
 TOKEN = "a-long-random-token"
 LITERALINCLUDE = re.compile(r"^```+\{literalinclude\}\s+(\S+)", re.M)
-#: Includes still allowed: the load report's schema is the package's own file, shown whole.
-ALLOWED_INCLUDES = {("docs/load-testing.md", "../django_prodkit/loadtest/report.schema.json")}
 TESTS = Path(__file__).resolve().parent
 
 
@@ -123,11 +117,32 @@ def quickstarted_settings(tmp_path: Path) -> dict[str, Any]:
     return run_block("quickstart-settings", startproject_settings(tmp_path))
 
 
-def sets_middleware(found: Block) -> bool:
-    return any(
-        isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "MIDDLEWARE" for t in node.targets)
-        for node in ast.walk(ast.parse(found.code))
-    )
+#: The quickstart's blocks: the only ones that write ``MIDDLEWARE`` and ``PRODKIT`` whole.
+QUICKSTARTS = {"quickstart-settings", "readme-quickstart"}
+#: Blocks that replace one line of the quickstart on purpose: the logging page explains configure_logging's arguments.
+REPLACES_A_QUICKSTART_LINE = {"request-ids-logging": {"LOGGING"}}
+
+
+def assigned_names(code: str) -> set[str]:
+    """The names a block assigns whole (``NAME = ...``), not the ones it changes (``NAME[...] =``, ``.insert``)."""
+    return {
+        target.id
+        for node in ast.walk(ast.parse(code))
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+
+
+@pytest.fixture
+def myproject_health(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``myproject.health`` as the health page writes it, importable, for the blocks that name its check."""
+    package = types.ModuleType("myproject")
+    package.__path__ = []
+    health = types.ModuleType("myproject.health")
+    run_block("health-custom-check", health.__dict__)
+    monkeypatch.setitem(sys.modules, "myproject", package)
+    monkeypatch.setitem(sys.modules, "myproject.health", health)
 
 
 def urlconf_module(found: Block | str, monkeypatch: pytest.MonkeyPatch, base: str = "") -> str:
@@ -232,8 +247,37 @@ def test_no_page_includes_code_from_another_file() -> None:
         for found in pages()
         for target in LITERALINCLUDE.findall(found.read_text())
     }
-    assert includes <= ALLOWED_INCLUDES, "write the code inline, in a marked block (see docs/contributing.md)"
+    assert includes == set(), "write the code inline, in a marked block, or link the file (see docs/contributing.md)"
     assert not (DOCS / "snippets").exists()
+
+
+def test_only_the_quickstart_writes_middleware_or_prodkit_whole() -> None:
+    """A page's snippet pasted below the quickstart must change its settings, not replace them."""
+    whole = {"MIDDLEWARE", "PRODKIT", "LOGGING", "INSTALLED_APPS"}
+    offenders = [
+        f"{found.where}: {sorted(names)}"
+        for found in all_blocks()
+        if found.lang in PYTHON and found.kind != "skip" and found.name not in QUICKSTARTS
+        if (names := assigned_names(found.code) & whole - REPLACES_A_QUICKSTART_LINE.get(found.name or "", set()))
+    ]
+    assert offenders == [], "write MIDDLEWARE.insert(...) or PRODKIT['KEY'] = ... (see docs/contributing.md)"
+    # Inline code and prose too: `PRODKIT = {...}` or `MIDDLEWARE = [...]` anywhere outside the quickstarts.
+    prose = re.compile(r"\b(?:PRODKIT = \{(?!\.\.\.\})|MIDDLEWARE = \[(?!\.\.\.\]))")
+    quickstart_code = {block(name).code for name in QUICKSTARTS}
+    mentions = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in pages()
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if prose.search(line) and not any(line in code for code in quickstart_code)
+    ]
+    assert mentions == []
+
+
+def test_the_readme_quickstart_is_the_quickstart() -> None:
+    def settings_lines(code: str) -> list[str]:
+        return [line for line in code.split("# urls.py")[0].strip().splitlines() if not line.startswith("# ")]
+
+    assert settings_lines(block("readme-quickstart").code) == settings_lines(block("quickstart-settings").code)
 
 
 def test_the_marker_reader_sees_what_it_should(tmp_path: Path) -> None:
@@ -268,10 +312,10 @@ def test_the_middleware_diagram_is_drawn_from_the_overview_block(tmp_path: Path)
     assert spec.loader is not None
     diagram = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(diagram)
-    middleware = run_block("overview-middleware", {"MIDDLEWARE": STARTPROJECT_MIDDLEWARE})["MIDDLEWARE"]
-    ours = [entry.rsplit(".", 1)[-1] for entry in middleware if entry.startswith("django_prodkit.")]
     layers = diagram.layers((DOCS / "overview.md").read_text())
-    assert [layer for layer in layers if layer != diagram.DJANGO] == ours
+    assert layers[-1] == diagram.DJANGO
+    ours = layers[:-1]
+    assert [f"django_prodkit.middleware.{layer}" for layer in ours] == DOCUMENTED_ORDER
     assert set(ours) <= set(diagram.ROLES)
     assert diagram.OUTPUT.read_text() == diagram.draw(layers), "run: python docs/middleware_diagram.py"
     assert "](_static/middleware.svg)" in (DOCS / "overview.md").read_text()
@@ -283,16 +327,22 @@ def test_the_middleware_diagram_is_drawn_from_the_overview_block(tmp_path: Path)
 @pytest.mark.django_db
 @pytest.mark.parametrize("found", blocks_of_kind("settings"), ids=lambda found: found.where)
 def test_settings_blocks_pass_the_checks_and_serve_a_probe(
-    found: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    found: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, myproject_health: None
 ) -> None:
-    monkeypatch.setenv("METRICS_TOKEN", TOKEN)  # as the quickstart says
-    base = startproject_settings(tmp_path) if sets_middleware(found) else quickstarted_settings(tmp_path)
-    namespace = run_block(found, base)
+    monkeypatch.setenv("PRODKIT_METRICS_TOKENS", TOKEN)  # as the quickstart says
+    namespace = quickstarted_settings(tmp_path)
+    quickstart_prodkit = dict(namespace["PRODKIT"])
+    # As a reader pastes them: the quickstart's settings, then the page's blocks down to this one.
+    for earlier in [other for other in blocks_of_kind("settings") if other.page == found.page]:
+        run_block(earlier, namespace)
+        if earlier == found:
+            break
     middleware: list[str] = namespace["MIDDLEWARE"]
     ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
     assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
     assert middleware == ours + STARTPROJECT_MIDDLEWARE
-    prodkit = namespace.get("PRODKIT", {})
+    prodkit = namespace["PRODKIT"]
+    assert prodkit.items() >= quickstart_prodkit.items(), "a page's snippet must keep the quickstart's keys"
     assert unknown_keys(prodkit) == []
     assert type_errors(prodkit) == []
     if "django_prodkit.middleware.XRayMiddleware" in ours:
@@ -307,7 +357,7 @@ def test_settings_blocks_pass_the_checks_and_serve_a_probe(
 
 @pytest.mark.django_db
 def test_tracing_page_code_runs_and_passes_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    namespace = run_block("tracing-settings", startproject_settings(tmp_path))
+    namespace = run_block("tracing-settings", quickstarted_settings(tmp_path))
     middleware: list[str] = namespace["MIDDLEWARE"]
     ours = [entry for entry in middleware if entry.startswith("django_prodkit.")]
     assert ours == [entry for entry in DOCUMENTED_ORDER if entry in ours]
@@ -315,7 +365,7 @@ def test_tracing_page_code_runs_and_passes_the_checks(tmp_path: Path, monkeypatc
     monkeypatch.setenv("ENABLE_OTEL", "true")  # as the page says
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
     assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=namespace["PRODKIT"]) == []
-    direct = run_block("tracing-direct")["PRODKIT"]
+    direct = run_block("tracing-direct", quickstarted_settings(tmp_path))["PRODKIT"]
     assert prodkit_messages(MIDDLEWARE=middleware, PRODKIT=direct) == []
     monkeypatch.delenv("ENABLE_OTEL")
     annotate = run_block("tracing-annotate")["annotate"]
@@ -353,7 +403,7 @@ def test_logging_snippet_writes_the_documented_json_lines(
 def test_access_log_example_has_the_keys_of_a_real_line(
     log_lines: Callable[[dict[str, Any]], Callable[[], list[dict[str, Any]]]],
 ) -> None:
-    documented = doc_json("request-ids.md", "event")
+    documented = doc_json("request-ids.md", "route")
     read = log_lines(run_block("request-ids-logging")["LOGGING"])
     Client().get("/api/v1/items/blue-shoe/", HTTP_X_REQUEST_ID="req-7")
     (line,) = [record for record in read() if record["event"] == documented["event"]]
@@ -376,7 +426,7 @@ def test_get_request_id_snippet() -> None:
 
 
 def _deploy_check(project: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PRODKIT", "SESSION_"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PRODKIT", "SESSION_", "ENABLE_"))}
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=project,
@@ -388,40 +438,114 @@ def _deploy_check(project: Path, **env: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_security_snippet_passes_check_deploy(tmp_path: Path) -> None:
+def production_project(tmp_path: Path, *blocks: str) -> Path:
+    """``startproject`` with the lines every production settings module changes, then ``blocks`` appended.
+
+    The secret key comes from ``DJANGO_SECRET_KEY``, ``DEBUG`` is off and the host is named (the quickstart's step 5
+    changes the same two lines).
+    """
     call_command("startproject", "mysite", str(tmp_path))
     settings_py = tmp_path / "mysite" / "settings.py"
-    template = settings_py.read_text()
+    text = settings_py.read_text().replace("from pathlib import Path\n", "import os\nfrom pathlib import Path\n", 1)
+    for name, value in {
+        "SECRET_KEY": 'os.environ["DJANGO_SECRET_KEY"]',
+        "DEBUG": "False",
+        "ALLOWED_HOSTS": '["api.example.com"]',
+    }.items():
+        text, changed = re.subn(rf"^{name} = .*$", f"{name} = {value}", text, count=1, flags=re.M)
+        assert changed == 1, f"startproject's settings.py has no {name}"
     # Django 6.1's startproject sets a console MAILERS backend, which its own deploy check (mail.E001) rejects;
     # a real deployment configures SMTP (or another real backend), which is outside these helpers.
-    mailers = (
-        '\nMAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}\n'
-        if "MAILERS" in template
-        else ""
-    )
-    settings_py.write_text(
-        template
-        + '\nINSTALLED_APPS += ["django_prodkit"]\n'
-        + block("security-settings").code
-        + f"\nSECRET_KEY = {get_random_secret_key()!r}\n"
-        + 'DEBUG = False\nALLOWED_HOSTS = ["api.example.com"]\n'
-        + mailers
-    )
-    passed = _deploy_check(tmp_path)
+    if "MAILERS" in text:
+        text += '\nMAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend"}}\n'
+    settings_py.write_text(text + "".join(f"\n{code}" for code in blocks))
+    return tmp_path
+
+
+def test_security_snippet_passes_check_deploy(tmp_path: Path) -> None:
+    project = production_project(tmp_path, 'INSTALLED_APPS += ["django_prodkit"]\n', block("security-settings").code)
+    passed = _deploy_check(project, DJANGO_SECRET_KEY=get_random_secret_key())
     assert passed.returncode == 0, passed.stderr
     assert "no issues" in passed.stdout
     # The same project with a day-long session fails on django-prodkit's own deploy check: they did run.
-    failed = _deploy_check(tmp_path, SESSION_COOKIE_AGE="86400")
+    failed = _deploy_check(project, DJANGO_SECRET_KEY=get_random_secret_key(), SESSION_COOKIE_AGE="86400")
     assert failed.returncode != 0
     assert "prodkit.W010" in failed.stderr
 
 
-def test_hsts_preload_snippet_is_the_last_ramp_up_step() -> None:
-    namespace = run_block("hsts-preload")
+def test_security_snippet_leaves_development_on_plain_http(tmp_path: Path) -> None:
+    """Pasted as shown, the hardening applies with DEBUG off only: runserver keeps answering over plain HTTP."""
+
+    def answer(debug: bool) -> tuple[int, dict[str, Any]]:
+        namespace = quickstarted_settings(tmp_path)
+        namespace["DEBUG"] = debug
+        run_block("security-settings", namespace)
+        hardening = {k: v for k, v in namespace.items() if k.startswith(("SECURE_", "SESSION_", "CSRF_"))}
+        with override_settings(MIDDLEWARE=namespace["MIDDLEWARE"], **hardening):
+            return Client().get("/api/v1/items/blue-shoe/").status_code, hardening
+
+    development, development_settings = answer(debug=True)
+    production, production_settings = answer(debug=False)
+    assert development == 200
+    assert development_settings == {}
+    assert production == 301  # plain HTTP is sent to https://
+    assert production_settings["SECURE_SSL_REDIRECT"] is True
+    assert production_settings["SESSION_COOKIE_SECURE"] is True
+
+
+def test_hsts_preload_snippet_is_the_last_ramp_up_step(tmp_path: Path) -> None:
+    namespace = quickstarted_settings(tmp_path)
+    namespace["DEBUG"] = False
+    run_block("security-settings", namespace)
+    run_block("hsts-preload", namespace)
     assert namespace["SECURE_HSTS_SECONDS"] == HSTS_RAMP_UP[-1] == 31536000
     assert namespace["SECURE_HSTS_PRELOAD"] is True
     assert namespace["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
     assert namespace["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+#: The pages a reader follows into a project of their own; each must have settings blocks in the paste below.
+FEATURE_PAGES = {"metrics", "database", "background-tasks", "health-checks", "tracing", "cloudwatch", "security"}
+
+
+@pytest.mark.timeout(120)  # two subprocesses, about 2 s: run in every environment, as the pages are for each Django
+def test_every_page_pasted_after_the_quickstart(tmp_path: Path) -> None:
+    """The quickstart, then every page's settings blocks in the index's order, in one fresh startproject."""
+    pasted = settings_blocks_in_index_order()
+    assert {Path(found.page).stem for found in pasted} >= FEATURE_PAGES
+    project = production_project(
+        tmp_path, block("quickstart-settings").code, *(f"# {found.where}\n{found.code}" for found in pasted)
+    )
+    urls_py = project / "mysite" / "urls.py"
+    urls_py.write_text(urls_py.read_text() + "\n" + block("quickstart-urls").code)
+    (project / "myproject").mkdir()  # the health page's own check, where its settings block says it is
+    (project / "myproject" / "__init__.py").write_text("")
+    (project / "myproject" / "health.py").write_text(block("health-custom-check").code)
+    env = {"DJANGO_SECRET_KEY": get_random_secret_key(), "PRODKIT_METRICS_TOKENS": TOKEN}
+
+    deploy = _deploy_check(project, **env)
+    assert deploy.returncode == 0, deploy.stderr
+    assert "no issues" in deploy.stdout
+
+    dump = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import json; "
+            "print(json.dumps({'MIDDLEWARE': settings.MIDDLEWARE, 'PRODKIT': settings.PRODKIT}))",
+        ],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "mysite.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    final = json.loads(dump.stdout)
+    # Each of ours once, in the overview's order, above startproject's own.
+    assert final["MIDDLEWARE"] == DOCUMENTED_ORDER + STARTPROJECT_MIDDLEWARE
+    quickstart = run_block("quickstart-settings", startproject_settings(tmp_path))["PRODKIT"]
+    assert final["PRODKIT"].items() >= quickstart.items(), "a page's snippet dropped or changed a quickstart key"
 
 
 # --- URLs, endpoints and their JSON ------------------------------------------------------------------------------
@@ -443,15 +567,11 @@ def test_health_urls_serve_the_documented_json(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.django_db
-def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_health_check_decides_readiness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, myproject_health: None
+) -> None:
     from moto import mock_aws
 
-    package = types.ModuleType("myproject")
-    package.__path__ = []
-    health = types.ModuleType("myproject.health")
-    run_block("health-custom-check", health.__dict__)
-    monkeypatch.setitem(sys.modules, "myproject", package)
-    monkeypatch.setitem(sys.modules, "myproject.health", health)
     for name, value in {
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "x",
@@ -481,7 +601,7 @@ def test_custom_health_check_decides_readiness(tmp_path: Path, monkeypatch: pyte
 
 @pytest.mark.django_db
 def test_metrics_settings_and_urls_serve_the_documented_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    namespace = run_block("metrics-settings", startproject_settings(tmp_path))
+    namespace = run_block("metrics-settings", quickstarted_settings(tmp_path))
     documented = doc_json("metrics.md", "request_count")
     reset_store()
     try:
@@ -601,7 +721,7 @@ def test_emf_example_follows_the_specification() -> None:
 def test_sampling_rules_example_is_accepted_by_the_sdk(tmp_path: Path) -> None:
     rules = doc_json("tracing.md", "rules")
     xray = {"ENABLED": True, "CENTRALIZED_SAMPLING": False, "SAMPLING_RULES": rules}
-    middleware = run_block("tracing-settings", startproject_settings(tmp_path))["MIDDLEWARE"]
+    middleware = run_block("tracing-settings", quickstarted_settings(tmp_path))["MIDDLEWARE"]
     reset_tracer()
     try:
         with override_settings(PRODKIT={"XRAY": xray}, MIDDLEWARE=middleware):

@@ -40,8 +40,10 @@ def db_open(django_db_blocker: Any) -> Iterator[None]:
         yield
 
 
-def test_readiness_in_process_passes_and_names_the_checks(settings: Any, db_open: None) -> None:
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+def test_readiness_in_process_passes_and_names_the_checks(settings: Any, db_open: None, tmp_path: Path) -> None:
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(tmp_path)}
+    }
     code, out = healthcheck()
     assert code == 0
     assert out.startswith("ok: ready (database:default ")

@@ -52,7 +52,7 @@ def run_serve(*args: str) -> tuple[int, str, int]:
 
 
 def test_serve_runs_the_project_under_gunicorn_and_stops_it(tmp_path: Path) -> None:
-    """A passing run; its JSON report is valid against report.schema.json (the schema the docs include)."""
+    """A passing run; its JSON report is valid against report.schema.json (the schema the docs link)."""
     report = tmp_path / "report.json"
     status, out, pid = run_serve("3", "10", "--path", HELLO, "--target-rps", "1", "--json", str(report))
     assert status == 0, out

@@ -103,10 +103,34 @@ def write(path: Path, data: dict[str, Any]) -> str:
     return str(path)
 
 
+def hostile(path: Path) -> list[tuple[dict[str, Any], str]]:
+    """A good segment report made hostile one field at a time: each gave a traceback (or ate the memory) before."""
+    cases = []
+    for edit, message in (
+        (lambda d: d["mergeable"]["total"]["histogram"]["buckets"].append([10**30, 1]), "expected a count"),
+        (lambda d: d["mergeable"]["total"]["histogram"]["buckets"].append([10**6, 1]), "bucket 1000000: not a bucket"),
+        (lambda d: d["mergeable"]["total"]["histogram"].update(count=10**30), "expected a count"),
+        (lambda d: d["mergeable"]["total"]["histogram"].update(max=-1), "expected a count"),
+        (lambda d: d["mergeable"]["total"].update(requests=True), "expected a count"),
+        (lambda d: d["mergeable"].update(duration_s=float("inf")), "not a duration"),
+        (lambda d: d["mergeable"]["total"]["status_codes"].update({"9" * 5000: 1}), "expected a status code"),
+        (lambda d: d["run"]["segment"].update(modulus=0), "not a share of a run"),
+        (lambda d: d["run"]["segment"].update(offset=5), "not a share of a run"),
+        (lambda d: d["config"].update(timeout_s=float("nan")), "--timeout must be"),
+        (lambda d: d["config"].update(users=10**12), "USERS must be"),
+    ):
+        data = report(path)
+        edit(data)
+        cases.append((data, message))
+    return cases
+
+
 def test_merge_rejects_what_is_not_the_segments_of_one_run(tmp_path: Path) -> None:
     one, two, other = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "other.json"
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"schema_version": 2, "run": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with serving() as server:
-        runs = (("1/2", one, []), ("2/2", two, []), ("2/2", other, ["--header", "Authorization: Bearer other"]))
+        runs = (("1/2", one, []), ("2/2", two, []), ("2/2", other, ["--run-id", "another-run"]))
         for segment, path, header in runs:
             status, _, err = loadtest("4", "3", "--url", server.url, *header, "--segment", segment, "--json", str(path))
             assert status in (0, 3), err
@@ -117,6 +141,11 @@ def test_merge_rejects_what_is_not_the_segments_of_one_run(tmp_path: Path) -> No
         ([one, tmp_path / "absent.json"], "No such file"),
         ([one, Path(write(tmp_path / "bad.json", {"schema_version": 2}))], "not a loadtest JSON report"),
         ([one, Path(write(tmp_path / "old.json", {"schema_version": 1}))], "schema_version 1"),
+        *[
+            ([one, Path(write(tmp_path / f"hostile-{i}.json", data))], message)
+            for i, (data, message) in enumerate(hostile(two))
+        ],
+        ([one, deep], "not a loadtest JSON report"),
     ]
     for files, message in cases:
         status, _, err = loadtest("--merge", *map(str, files))
@@ -200,7 +229,7 @@ def test_stages_ramp_the_users_of_a_closed_loop(tmp_path: Path) -> None:
         status, text, err = loadtest(*args)
         arrivals = sorted(server.arrivals)
     assert status == 0, err
-    assert "1 to 10 users, 1 stages over 2s" in text
+    assert "1 -> 10 users, 1 stages over 2s" in text
     # 1 -> 10 users, each request 20 ms: the second second carries clearly more requests than the first.
     middle = arrivals[0] + 1.0
     assert sum(t >= middle for t in arrivals) > 1.5 * sum(t < middle for t in arrivals)
@@ -254,6 +283,15 @@ def test_a_saturated_open_loop_ends_by_its_deadline_and_reports_dropped(tmp_path
         (
             '[[requests]]\npath = "/"\nmethod = "GET\\n"\n',
             "s.toml:3: requests[0].method: method 'GET\\n' is not a valid HTTP method",
+        ),
+        # TOML has inf and nan: they are refused with the key's name, not a traceback.
+        ('rate = inf\n[[requests]]\npath = "/"\n', "s.toml:1: rate: expected a finite number, got inf"),
+        ('timeout = nan\n[[requests]]\npath = "/"\n', "s.toml:1: timeout: expected a finite number, got nan"),
+        ('duration = -inf\n[[requests]]\npath = "/"\n', "s.toml:1: duration: expected a finite number"),
+        ('[[requests]]\npath = "/"\nweight = inf\n', "s.toml:3: requests[0].weight: expected a finite number"),
+        (
+            '[[requests]]\npath = "/"\n[[stages]]\nduration = inf\ntarget = 1\n',
+            "s.toml:4: stages[0].duration: expected a finite number",
         ),
     ],
 )

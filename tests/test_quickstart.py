@@ -108,7 +108,7 @@ def _set_lines(settings_py: Path, code: str) -> None:
 def test_quickstart_in_a_fresh_startproject(tmp_path: Path, source: str) -> None:
     django_admin = [sys.executable, "-m", "django"]
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env["METRICS_TOKEN"] = TOKEN
+    env["PRODKIT_METRICS_TOKENS"] = TOKEN
     subprocess.run([*django_admin, "startproject", "mysite"], cwd=tmp_path, check=True, env=env, timeout=60)
     project = tmp_path / "mysite"
     settings_py = project / "mysite" / "settings.py"

@@ -217,6 +217,12 @@ def test_tasks_carry_their_requests_ids_and_are_counted_exactly(stack: dict[str,
     attempts = [line for line in lines if line.get("label") == "again"]
     assert [line["event"] for line in attempts] == ["first attempt, retrying", "retried attempt"]
     assert {(line["request_id"], line["task_id"]) for line in attempts} == {("req-retries", retried["task_id"])}
+    # Celery's "received" line, written before the task runs, carries the message's ids.
+    received = {line["task_id"]: line for line in lines if line["logger"] == "celery.worker.strategy"}
+    for response in sent.values():
+        line = received[response["task_id"]]
+        assert line["event"].startswith("Task tests.record[")
+        assert (line["request_id"], line["task_name"]) == (response["request_id"], "tests.record")
     # Celery's own line about the failure carries the ids too.
     (failure,) = [line for line in lines if line["logger"] == "celery.app.trace" and line.get("level") == "error"]
     assert failure["request_id"] == "req-fails"
@@ -270,9 +276,12 @@ def test_the_trace_continues_into_the_task(stack: dict[str, Any], daemon: Daemon
     assert len(webs) == 1, webs
     assert len(tasks) == 1, tasks
     (web,), (task,) = webs, tasks
-    # The task's segment is in the request's trace, a child of the request's segment.
+    # The task's segment is in the request's trace, a child of the PRODUCER subsegment of the request that sent it.
     assert task["trace_id"] == web["trace_id"]
-    assert task["parent_id"] == web["id"]
+    (producer,) = [sub for sub in web.get("subsegments", []) if sub["name"] == "send tests.record"]
+    assert producer["namespace"] == "remote"
+    assert producer["metadata"]["default"]["task.id"] == response["task_id"]
+    assert task["parent_id"] == producer["id"]
     assert task["metadata"]["default"]["task.id"] == response["task_id"]
     (ran,) = [
         line for line in log_lines(stack["worker_log"]) if line.get("label") == "traced" and line["event"] == "task ran"

@@ -92,6 +92,7 @@ def test_a_sampled_request_is_one_server_span_with_the_http_conventions(tracing:
 
 
 def test_unsampled_context_gives_no_span_but_keeps_the_trace_id_in_logs(tracing: Any, receiver: Receiver) -> None:
+    tracing(TRUST_INCOMING_SAMPLING=True)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JSONFormatter())

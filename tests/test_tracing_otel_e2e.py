@@ -35,8 +35,25 @@ from tests.settings import *
 from django_prodkit.logging import configure_logging
 MIDDLEWARE = ["django_prodkit.middleware.RequestIDMiddleware", "django_prodkit.middleware.TracingMiddleware",
               *MIDDLEWARE[1:]]
-PRODKIT = {"SERVICE_NAME": os.environ["E2E_SERVICE"], "OTEL": {"ENABLED": True},
+ROOT_URLCONF = "tests.urls_otel"
+PRODKIT = {"SERVICE_NAME": os.environ["E2E_SERVICE"],
+           "OTEL": {"ENABLED": True, "TRUST_INCOMING_SAMPLING": os.environ.get("E2E_TRUST") == "1"},
            "PROPAGATE_OUTBOUND": ["requests", "httpx"]}
+if os.environ.get("E2E_INSTRUMENT"):
+    # What a project does in its settings or wsgi.py: a real instrumentation, and maybe its own provider.
+    if os.environ["E2E_INSTRUMENT"] == "own-provider":
+        from opentelemetry import trace
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        provider = TracerProvider(resource=Resource.create({"service.name": "app-provider"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        trace.set_tracer_provider(provider)
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    SQLite3Instrumentor().instrument()
 LOGGING = configure_logging(fmt="json", level="INFO", loggers={"django_prodkit.tracing": {"level": "WARNING"}})
 """
 
@@ -110,7 +127,7 @@ def test_spans_over_otlp_from_two_workers_and_a_second_service(tmp_path: Path) -
     try:
         with (
             gunicorn(tmp_path, "backend", receiver.url, workers=1) as (backend, backend_log),
-            gunicorn(tmp_path, "frontend", receiver.url) as (frontend, frontend_log),
+            gunicorn(tmp_path, "frontend", receiver.url, E2E_TRUST="1") as (frontend, frontend_log),
         ):
 
             def sampled(trace_id: str) -> tuple[int, dict[str, str], bytes]:
@@ -180,6 +197,40 @@ def test_spans_over_otlp_from_two_workers_and_a_second_service(tmp_path: Path) -
         for line in frontend_lines + backend_lines
         if line["logger"].startswith(("opentelemetry", "django_prodkit.tracing"))
     ]
+
+
+@pytest.mark.parametrize("provider", ["ours", "own-provider"])
+def test_user_and_instrumentation_spans_are_children_of_the_request_span(tmp_path: Path, provider: str) -> None:
+    receiver = Receiver()
+    try:
+        with gunicorn(tmp_path, "blog", receiver.url, E2E_INSTRUMENT=provider) as (port, log):
+            answers: list[tuple[int, dict[str, str], bytes]] = []
+            # Until both workers have served some (each exports its own spans when it exits).
+            with ThreadPoolExecutor(max_workers=4) as pool:
+                while len({json.loads(body)["pid"] for _, _, body in answers}) < 2 and len(answers) < 200:
+                    answers += pool.map(lambda _: get(port, "/otel/user-spans/"), range(8))
+        count = len(answers)
+        spans = receiver.wait_for(count * 4, timeout=20)
+    finally:
+        receiver.close()
+    assert [status for status, _, _ in answers] == [200] * count
+    assert len({json.loads(body)["pid"] for _, _, body in answers}) == 2
+    trace_ids = [json.loads(body)["trace_id"] for _, _, body in answers]
+    # Exactly four spans per request, none twice, each request's in one trace under its SERVER span.
+    assert len(spans) == count * 4
+    assert len({span.span_id for span in spans}) == count * 4
+    service = "app-provider" if provider == "own-provider" else "blog"
+    assert {span.resource["service.name"] for span in spans} == {service}
+    for trace_id in trace_ids:
+        mine = [span for span in spans if span.trace_id == trace_id]
+        [server] = [span for span in mine if span.kind == "server"]
+        [work] = [span for span in mine if span.name == "work"]
+        [query] = [span for span in mine if span.kind == "client"]
+        [render] = [span for span in mine if span.name == "render"]
+        assert server.name == "GET /otel/user-spans/"
+        assert work.parent_span_id == render.parent_span_id == server.span_id
+        assert (query.parent_span_id, query.attributes["db.system"]) == (work.span_id, "sqlite")
+    assert "Traceback" not in log.read_text()
 
 
 @pytest.mark.parametrize("collector", ["refusing", "hanging"])

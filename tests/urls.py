@@ -29,6 +29,8 @@ api = [
     path("call-out/async/", views.acall_out, name="acall-out"),
     path("call-out/<str:client>/", views.call_out, name="call-out"),
     path("async-wait/", views.async_wait, name="async-wait"),
+    path("hangs/", views.hangs, name="hangs"),
+    path("db/literals/", views_db.literals, name="db-literals"),
 ]
 
 urlpatterns = [

@@ -149,3 +149,9 @@ async def async_wait(request: HttpRequest) -> HttpResponse:
     """Long enough for a client to give up: Django cancels the view when the client disconnects."""
     await asyncio.sleep(30)
     return HttpResponse("waited")
+
+
+def hangs(request: HttpRequest) -> HttpResponse:
+    """Outlives any gunicorn ``--timeout`` a test gives, so the master kills the worker (``WORKER TIMEOUT``)."""
+    time.sleep(30)
+    return HttpResponse("too late")

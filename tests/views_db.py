@@ -86,3 +86,31 @@ async def parallel_queries(request: HttpRequest) -> JsonResponse:
     """Four threads at once, each with its own connection, all counted in this request."""
     done = await asyncio.gather(*(sync_to_async(_queries_in_a_thread, thread_sensitive=False)(50) for _ in range(4)))
     return JsonResponse({"queries": sum(done)})
+
+
+#: Statements with every literal form of each backend, each holding the word "secret": run twice by
+#: :func:`literals`, so the warning names their shapes, which must not show any of them.
+LITERAL_SQL: dict[str, list[str]] = {
+    "postgresql": [
+        "SELECT E'sec\\'ret', $$secret's$$, $tag$ secret $$ $tag$, U&'secret', X'5345', B'1010' -- secret",
+        "SELECT 'it''s secret' AS a /* secret */, 0.5e3 AS b WHERE 'secret' <> 'C:\\'",
+    ],
+    "mysql": [
+        "SELECT \"secret\", 'sec\\'ret', 'it''s secret', 0x5345, X'5345', 0b1010, _utf8mb4'secret' # secret",
+        'SELECT "sec""ret" AS a /* secret */, N\'secret\' AS b -- secret',
+    ],
+    "sqlite": [
+        "SELECT 'it''s secret', X'5345', 0x53 -- secret",
+        "SELECT 'secret' AS a /* secret */",
+    ],
+}
+
+
+def literals(request: HttpRequest) -> JsonResponse:
+    """Runs this backend's literal statements twice each (an N+1 of literals)."""
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            for sql in LITERAL_SQL[connection.vendor]:
+                cursor.execute(sql)
+                cursor.fetchall()
+    return JsonResponse({"queries": 2 * len(LITERAL_SQL[connection.vendor])})

@@ -1,4 +1,4 @@
-"""System checks for ``PRODKIT["CLOUDWATCH"]`` (ids ``prodkit.E040``-``E049`` and ``W040``-``W049``)."""
+"""System checks for ``PRODKIT["CLOUDWATCH"]`` (ids ``prodkit.E040``-``E049``, ``W040``-``W049`` and ``W150``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit.cloudwatch.config import MAX_DIMENSION_VALUE, MAX_EXTRA_DIMENSIONS, MODES, RESERVED_DIMENSIONS
+from django_prodkit.cloudwatch.config import (
+    INSTANCE_DIMENSION,
+    MAX_DIMENSION_VALUE,
+    MAX_EXTRA_DIMENSIONS,
+    MODES,
+    RESERVED_DIMENSIONS,
+)
 from django_prodkit.conf import get_config
 from django_prodkit.stack import index_of
 
@@ -25,6 +31,7 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E047": "CLOUDWATCH.API_TIMEOUT is not a positive number of seconds.",
     "prodkit.W040": "CloudWatch is enabled but MetricsMiddleware is not in MIDDLEWARE.",
     "prodkit.W041": "CLOUDWATCH.MODE is 'api' but boto3 finds no AWS region.",
+    "prodkit.W150": "METRICS_INSTANCE gives CloudWatch metrics a per-instance dimension: fixed alarms see no data.",
 }
 
 METRICS_MIDDLEWARE = "django_prodkit.middleware.MetricsMiddleware"
@@ -137,7 +144,27 @@ def check_cloudwatch(app_configs: Sequence[Any] | None = None, **kwargs: Any) ->
                 id="prodkit.W041",
             )
         )
+    messages.extend(_alarm_dimension_warnings(cw, config["METRICS_INSTANCE"]))
     return messages
+
+
+def _alarm_dimension_warnings(cw: Mapping[str, Any], instance: str) -> list[checks.CheckMessage]:
+    """An ``Instance`` dimension differs per process, so no fixed alarm matches the service-wide series any more."""
+    if not cw["ENABLED"] or not instance:
+        return []
+    names = ", ".join(["Service", *sorted({*(cw["DIMENSIONS"] or {}), INSTANCE_DIMENSION})])
+    return [
+        checks.Warning(
+            f"CloudWatch metrics are published with the dimensions {names}, and Instance "
+            f"({INSTANCE_DIMENSION}={instance[:40]!r}) differs per instance: an alarm or graph on the service's "
+            "dimensions without it (like the example's Terraform) matches no series and never fires.",
+            hint=(
+                "Leave METRICS_INSTANCE (PRODKIT_METRICS_INSTANCE) unset where CloudWatch alarms watch the service, "
+                "or alarm on a SEARCH() expression over all instances; silence prodkit.W150 once they do."
+            ),
+            id="prodkit.W150",
+        )
+    ]
 
 
 def register() -> None:

@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from django_prodkit.conf.environment import ENV_OVERRIDES, EnvOverride, apply_env
+from django_prodkit.conf.environment import ENV_OVERRIDES, EnvOverride, apply_env, parse_bool, parse_csv
 from django_prodkit.conf.schema import DEFAULTS, SCHEMA, SETTING_NAME, ListOf, type_errors, unknown_keys
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "ListOf",
     "apply_env",
     "get_config",
+    "parse_bool",
+    "parse_csv",
     "reset_config",
     "type_errors",
     "unknown_keys",

@@ -17,7 +17,7 @@ DEFAULTS: dict[str, Any] = {
     "REQUEST_ID_EXPOSE_HEADER": True,
     "ACCESS_LOG_LOGGER": "django_prodkit.access",
     "ACCESS_LOG_EXCLUDE_PATHS": [],
-    "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness"],
+    "ACCESS_LOG_EXCLUDE_VIEWS": ["prodkit:healthcheck", "prodkit:readiness", "prodkit:metrics"],
     "METRICS_TOKENS": [],
     "METRICS_TOP_ENDPOINTS": 10,
     "METRICS_EXCLUDE_VIEWS": ["prodkit:metrics"],
@@ -37,6 +37,17 @@ DEFAULTS: dict[str, Any] = {
     "DB_QUERY_COUNTING": True,
     "DB_QUERY_WARNING": None,
     "SLOW_REQUEST_MS": None,
+    # Issue 27: the warning line once per route per interval; readiness probes of what a site depends on.
+    "DB_QUERY_WARNING_INTERVAL": 60.0,
+    "HEALTH_CHECK_REDIS_URLS": [],
+    "HEALTH_CHECK_BROKER_URL": None,
+    "HEALTH_CHECK_STORAGES": None,
+    # Service level objectives (docs/objectives.md): what `manage.py prodkit_monitoring` turns into alerts.
+    "OBJECTIVES": [],
+    "OBJECTIVES_WINDOW_DAYS": 28,
+    "OBJECTIVES_MIN_REQUESTS": 100,
+    "OBJECTIVES_SELECTOR": "",
+    "OBJECTIVES_RUNBOOK_URL": "https://django-prodkit.readthedocs.io/en/latest/objectives.html",
     "XRAY": {
         "ENABLED": False,
         "SERVICE_NAME": None,
@@ -56,8 +67,14 @@ DEFAULTS: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": False,
         "AWS_SIGV4": False,
         "AWS_REGION": None,
+        # Issue 22: become the process's global tracer provider (unless the application set one), and the
+        # seconds a process's exit may spend sending the spans still queued.
+        "GLOBAL_PROVIDER": True,
+        "SHUTDOWN_TIMEOUT": 2.0,
     },
     "PROPAGATE_OUTBOUND": [],
+    # Issue 22: the hosts whose calls carry X-Request-ID and the trace headers (ALLOWED_HOSTS' patterns).
+    "PROPAGATE_OUTBOUND_HOSTS": ["*"],
     "CLOUDWATCH": {
         "ENABLED": False,
         "MODE": "emf",
@@ -70,6 +87,16 @@ DEFAULTS: dict[str, Any] = {
         "REGION": None,
         "ENDPOINT_URL": None,
         "API_TIMEOUT": 5.0,
+    },
+    # The metrics over OTLP/HTTP (django_prodkit.metrics.otlp); None defers to the standard OTEL_* variable.
+    "OTLP_METRICS": {
+        "ENABLED": False,
+        "ENDPOINT": None,
+        "INTERVAL": None,
+        "TEMPORALITY": None,
+        "AWS_SIGV4": False,
+        "AWS_REGION": None,
+        "BUFFER_SIZE": 10,
     },
 }
 
@@ -109,6 +136,15 @@ SCHEMA: dict[str, Any] = {
     "DB_QUERY_COUNTING": bool,
     "DB_QUERY_WARNING": (int, type(None)),
     "SLOW_REQUEST_MS": (float, type(None)),
+    "DB_QUERY_WARNING_INTERVAL": float,
+    "HEALTH_CHECK_REDIS_URLS": ListOf(str),
+    "HEALTH_CHECK_BROKER_URL": (str, type(None)),
+    "HEALTH_CHECK_STORAGES": (ListOf(str), type(None)),
+    "OBJECTIVES": ListOf(dict),
+    "OBJECTIVES_WINDOW_DAYS": int,
+    "OBJECTIVES_MIN_REQUESTS": int,
+    "OBJECTIVES_SELECTOR": str,
+    "OBJECTIVES_RUNBOOK_URL": str,
     "XRAY": {
         "ENABLED": bool,
         "SERVICE_NAME": (str, type(None)),
@@ -128,8 +164,11 @@ SCHEMA: dict[str, Any] = {
         "TRUST_INCOMING_SAMPLING": bool,
         "AWS_SIGV4": bool,
         "AWS_REGION": (str, type(None)),
+        "GLOBAL_PROVIDER": bool,
+        "SHUTDOWN_TIMEOUT": float,
     },
     "PROPAGATE_OUTBOUND": ListOf(str),
+    "PROPAGATE_OUTBOUND_HOSTS": ListOf(str),
     "CLOUDWATCH": {
         "ENABLED": bool,
         "MODE": str,
@@ -142,6 +181,15 @@ SCHEMA: dict[str, Any] = {
         "REGION": (str, type(None)),
         "ENDPOINT_URL": (str, type(None)),
         "API_TIMEOUT": float,
+    },
+    "OTLP_METRICS": {
+        "ENABLED": bool,
+        "ENDPOINT": (str, type(None)),
+        "INTERVAL": (float, type(None)),
+        "TEMPORALITY": (str, type(None)),
+        "AWS_SIGV4": bool,
+        "AWS_REGION": (str, type(None)),
+        "BUFFER_SIZE": int,
     },
 }
 
@@ -186,8 +234,20 @@ def unknown_keys(user: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     return found
 
 
+#: Keys whose values are credentials (or URLs that may carry them): a message names their type, never their value.
+SECRET_KEYS = frozenset(
+    {"METRICS_TOKENS", "HEALTH_CHECK_REDIS_URLS", "HEALTH_CHECK_BROKER_URL", "OTEL.ENDPOINT", "CLOUDWATCH.ENDPOINT_URL"}
+)
+
+
+def _shown(key: str, value: Any) -> str:
+    if key in SECRET_KEYS:
+        return f"{type(value).__name__} (value not shown: it is a secret)"
+    return f"{type(value).__name__} {value!r:.80}"
+
+
 def type_errors(user: Mapping[str, Any]) -> list[str]:
-    """Return one message per known key whose value has the wrong type."""
+    """Return one message per known key whose value has the wrong type; secrets' values are never shown."""
     errors: list[str] = []
 
     def walk(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str) -> None:
@@ -197,8 +257,7 @@ def type_errors(user: Mapping[str, Any]) -> list[str]:
             spec = schema[key]
             if not _matches(value, spec):
                 errors.append(
-                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, "
-                    f"got {type(value).__name__} {value!r:.80}."
+                    f"{SETTING_NAME}[{prefix}{key}] must be {_type_name(spec)}, got {_shown(prefix + str(key), value)}."
                 )
             elif isinstance(spec, dict):
                 walk(value, spec, f"{prefix}{key}.")

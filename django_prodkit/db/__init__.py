@@ -6,6 +6,7 @@ The access line, the request's span and the metrics read the figures from :mod:`
 
 from __future__ import annotations
 
-from django_prodkit.db.counting import QueryStats, current, repeated_shapes, request_counter, sql_shape
+from django_prodkit.db.counting import QueryStats, current, request_counter
+from django_prodkit.db.shapes import repeated_shapes, sql_shape
 
 __all__ = ["QueryStats", "current", "repeated_shapes", "request_counter", "sql_shape"]

@@ -6,16 +6,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit.conf import get_config
+from django_prodkit.stack import index_of
 
 #: The ids these checks report, with a one-line summary (the docs list them all).
 CHECK_IDS: dict[str, str] = {
     "prodkit.E080": "DB_QUERY_WARNING is less than 1.",
     "prodkit.E081": "SLOW_REQUEST_MS is not a positive, finite number.",
+    "prodkit.E165": "DB_QUERY_WARNING_INTERVAL is negative or not finite.",
     "prodkit.W080": "A database warning threshold is set but RequestIDMiddleware, which counts, is not installed.",
 }
 
@@ -47,8 +48,16 @@ def check_database_figures(app_configs: Sequence[Any] | None = None, **kwargs: A
                 id="prodkit.E081",
             )
         )
-    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
-    if (query_warning is not None or slow_ms is not None) and REQUEST_ID_MIDDLEWARE not in middleware:
+    interval = config["DB_QUERY_WARNING_INTERVAL"]
+    if not (math.isfinite(interval) and interval >= 0):
+        messages.append(
+            checks.Error(
+                f"PRODKIT['DB_QUERY_WARNING_INTERVAL'] = {interval!r} is not a number of seconds.",
+                hint="Set it to how often one route may write the warning line (say 60), or 0 for every request.",
+                id="prodkit.E165",
+            )
+        )
+    if (query_warning is not None or slow_ms is not None) and index_of(REQUEST_ID_MIDDLEWARE) is None:
         messages.append(
             checks.Warning(
                 "DB_QUERY_WARNING or SLOW_REQUEST_MS is set but RequestIDMiddleware is not in MIDDLEWARE; "

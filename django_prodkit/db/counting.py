@@ -10,11 +10,8 @@ added at all.
 
 from __future__ import annotations
 
-import logging
-import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import Token
 from typing import Any
@@ -33,30 +30,17 @@ from django_prodkit.context.figures import (
     unpublish_query_figures,
 )
 from django_prodkit.context.http import normalize_method, route_of
+from django_prodkit.db.shapes import repeated_shapes
+from django_prodkit.db.warning import REASON_DURATION, REASON_QUERIES, WarningLimiter, write_warning
+from django_prodkit.stack import is_kind
 
-logger = logging.getLogger("django_prodkit.db")
-
-#: Middleware whose output includes the figures; counting is on when one of them is installed.
+#: Middleware whose output includes the figures (or a subclass of one); counting is on when one is installed.
 REPORTING_MIDDLEWARE = ("django_prodkit.middleware.AccessLogMiddleware", "django_prodkit.middleware.MetricsMiddleware")
 
-#: How many SQL shapes the warning line names.
-REPEATED_SHAPES = 3
 #: Distinct statements remembered per request for the warning; later new ones are counted but not named.
 _MAX_STATEMENTS = 1000
-#: Longest SQL shape written to the warning line; longer ones are cut.
-_MAX_SHAPE_LENGTH = 300
 
 _DISPATCH_UID = "django_prodkit.db.install"
-
-# A SQL shape: literals and placeholders become ``?``, lists of them one ``(?, ...)``, whitespace one space.
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_PLACEHOLDER = re.compile(r"%s|%\([^)]*\)s|\$\d+")
-_NUMBER = re.compile(r"(?<![\w.\"`$?])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?\b")
-_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
-_ROWS = re.compile(r"\(\?(?:, \.\.\.)?\)(?:\s*,\s*\(\?(?:, \.\.\.)?\))+")
-_SPACE = re.compile(r"\s+")
-# A plain column list (the ORM names every column) says nothing about N+1 and hides the WHERE clause.
-_COLUMNS = re.compile(r"\bSELECT (DISTINCT )?([^,()]+), [^()]*? FROM\b")
 
 
 class QueryStats:
@@ -70,7 +54,8 @@ class QueryStats:
         self.count = 0
         self.seconds = 0.0
         self.started = time.perf_counter()
-        self.statements: dict[str, int] | None = {} if remember_statements else None
+        # ``(vendor, sql)``: the vendor says which literal forms the shape takes out.
+        self.statements: dict[tuple[str, str], int] | None = {} if remember_statements else None
 
     @property
     def milliseconds(self) -> float:
@@ -99,14 +84,22 @@ def count_query(execute: Callable[..., Any], sql: str, params: Any, many: bool, 
             stats.count += 1
             statements = stats.statements
             # Raw cursors may pass other objects (psycopg's sql.Composed, which is not hashable): not named.
-            if statements is not None and type(sql) is str and (sql in statements or len(statements) < _MAX_STATEMENTS):
-                statements[sql] = statements.get(sql, 0) + 1
+            if statements is not None and type(sql) is str:
+                key = (_vendor_of(context), sql)
+                if key in statements or len(statements) < _MAX_STATEMENTS:
+                    statements[key] = statements.get(key, 0) + 1
+
+
+def _vendor_of(context: dict[str, Any]) -> str:
+    connection = context.get("connection") if isinstance(context, dict) else None
+    return str(getattr(connection, "vendor", "") or "")
 
 
 def _add_wrapper(connection: BaseDatabaseWrapper) -> None:
     if count_query not in connection.execute_wrappers:
-        # First, so innermost: ``connection.execute_wrapper()`` blocks pop the last entry, which stays theirs
-        # even when the connection opens (and this runs) inside such a block.
+        # First in the list, so outermost (Django nests the wrappers in list order, the first one around the rest):
+        # ``connection.execute_wrapper()`` blocks pop the last entry, which stays theirs even when the connection
+        # opens (and this runs) inside such a block.
         connection.execute_wrappers.insert(0, count_query)
 
 
@@ -135,7 +128,7 @@ def counting_wanted(config: Mapping[str, Any], middleware: Sequence[str]) -> boo
         return False
     if config["DB_QUERY_WARNING"] is not None or config["SLOW_REQUEST_MS"] is not None:
         return True
-    if any(name in middleware for name in REPORTING_MIDDLEWARE):
+    if any(is_kind(entry, base) for entry in middleware for base in REPORTING_MIDDLEWARE):
         return True
     # The request's span reports them too; read from the settings, so this producer knows no consumer.
     return bool(config["OTEL"]["ENABLED"] or config["XRAY"]["ENABLED"])
@@ -144,10 +137,11 @@ def counting_wanted(config: Mapping[str, Any], middleware: Sequence[str]) -> boo
 class RequestCounter:
     """Counts each request's queries between :meth:`begin` and :meth:`end`; warns once when it crosses a limit."""
 
-    def __init__(self, query_warning: int | None, slow_request_ms: float | None) -> None:
+    def __init__(self, query_warning: int | None, slow_request_ms: float | None, interval: float = 60.0) -> None:
         self.query_warning = query_warning
         self.slow_request_ms = slow_request_ms
         self.warns = query_warning is not None or slow_request_ms is not None
+        self.limiter = WarningLimiter(interval)
 
     def begin(self) -> Token[QueryFigures | None]:
         """Start counting the request being served in this context, publishing its figures on the context."""
@@ -162,11 +156,26 @@ class RequestCounter:
         duration_ms = (time.perf_counter() - stats.started) * 1000.0
         reasons = []
         if self.query_warning is not None and stats.count > self.query_warning:
-            reasons.append(f"more than DB_QUERY_WARNING={self.query_warning} queries")
+            reasons.append(REASON_QUERIES)
         if self.slow_request_ms is not None and duration_ms > self.slow_request_ms:
-            reasons.append(f"slower than SLOW_REQUEST_MS={self.slow_request_ms:g}")
-        if reasons:
-            _warn(request, stats, duration_ms, reasons)
+            reasons.append(REASON_DURATION)
+        if not reasons:
+            return
+        method, route = normalize_method(request.method), route_of(request)
+        suppressed = self.limiter.admit((method, route))
+        if suppressed is None:
+            return
+        fields = {
+            "request_id": getattr(request, "request_id", None),
+            "method": method,
+            "route": route,
+            "db_queries": stats.count,
+            "db_time_ms": stats.milliseconds,
+            "duration_ms": round(duration_ms, 3),
+            "db_query_warning": self.query_warning,
+            "slow_request_ms": self.slow_request_ms,
+        }
+        write_warning(fields, reasons, repeated_shapes(stats.statements or {}), suppressed)
 
 
 def request_counter() -> RequestCounter | None:
@@ -176,54 +185,4 @@ def request_counter() -> RequestCounter | None:
         uninstall()
         return None
     install()
-    return RequestCounter(config["DB_QUERY_WARNING"], config["SLOW_REQUEST_MS"])
-
-
-def sql_shape(sql: str) -> str:
-    """``sql`` with its literals and placeholders replaced by ``?`` and lists of them collapsed, whitespace folded."""
-    shape = _STRING.sub("?", sql)
-    shape = _PLACEHOLDER.sub("?", shape)
-    shape = _NUMBER.sub("?", shape)
-    shape = _SPACE.sub(" ", shape).strip()
-    shape = _LIST.sub("(?, ...)", shape)
-    shape = _ROWS.sub("(?, ...), ...", shape)
-    shape = _COLUMNS.sub(r"SELECT \1\2, ... FROM", shape)
-    if len(shape) > _MAX_SHAPE_LENGTH:
-        shape = shape[: _MAX_SHAPE_LENGTH - 3] + "..."
-    return shape
-
-
-def repeated_shapes(statements: dict[str, int], limit: int = REPEATED_SHAPES) -> list[tuple[str, int]]:
-    """The ``limit`` most repeated SQL shapes with their counts, most repeated first (ties by shape)."""
-    shapes: Counter[str] = Counter()
-    for sql, count in statements.items():
-        shapes[sql_shape(sql)] += count
-    return sorted(shapes.items(), key=lambda item: (-item[1], item[0]))[:limit]
-
-
-def _warn(request: HttpRequest, stats: QueryStats, duration_ms: float, reasons: list[str]) -> None:
-    method = normalize_method(request.method)
-    route = route_of(request)
-    shapes = repeated_shapes(stats.statements or {})
-    named = "; ".join(f"{count}x {shape}" for shape, count in shapes)
-    message = (
-        f"{method} {route} made {stats.count} database queries in {stats.milliseconds:g} ms "
-        f"({round(duration_ms, 1):g} ms in all): {' and '.join(reasons)}. Most repeated: {named or 'none'}."
-    )
-    if shapes and shapes[0][1] > 1:
-        message += (
-            " The same query shape run again and again looks like N+1 (one query per row): load the rows "
-            "with select_related() or prefetch_related()."
-        )
-    logger.warning(
-        message,
-        extra={
-            "request_id": getattr(request, "request_id", None),
-            "method": method,
-            "route": route,
-            "db_queries": stats.count,
-            "db_time_ms": stats.milliseconds,
-            "duration_ms": round(duration_ms, 3),
-            "repeated_queries": [{"sql": shape, "count": count} for shape, count in shapes],
-        },
-    )
+    return RequestCounter(config["DB_QUERY_WARNING"], config["SLOW_REQUEST_MS"], config["DB_QUERY_WARNING_INTERVAL"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import sys
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,15 +13,18 @@ from django.conf import settings
 from django.core import checks
 from django.core.cache import caches
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import storages
 from django.db import connections
 from django.urls import NoReverseMatch, Resolver404, resolve, reverse
 from django.utils.module_loading import import_string
 
 from django_prodkit import conf
+from django_prodkit.health.dependencies import broker_url, endpoint_name
 from django_prodkit.health.endpoints import HEALTH_URL_NAMES
 from django_prodkit.stack import index_of, installed_middleware, is_kind
 
 HEALTH_MIDDLEWARE = "django_prodkit.middleware.HealthCheckMiddleware"
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 
 
 #: The ids of this concern's checks, with a one-line summary (the docs list them all).
@@ -27,11 +33,22 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E011": "HEALTH_CHECK_DATABASES names a database alias that is not configured.",
     "prodkit.E012": "HEALTH_CHECK_CACHES names a cache alias that is not configured.",
     "prodkit.E013": "HEALTH_CHECK_TIMEOUT is not positive.",
+    "prodkit.E166": "HEALTH_CHECK_STORAGES names a storage alias that is not configured.",
+    "prodkit.E167": "A HEALTH_CHECK_REDIS_URLS entry is not a redis://, rediss:// or unix:// URL.",
+    "prodkit.E168": "HEALTH_CHECK_REDIS_URLS is set but redis-py is not installed.",
+    "prodkit.E169": "A broker is to be probed but kombu is not installed.",
     "prodkit.E050": "HEALTH_CHECK_REUSE_SECONDS is negative.",
     "prodkit.W018": "HealthCheckMiddleware is not first in MIDDLEWARE.",
     "prodkit.W019": "HealthCheckMiddleware has no health endpoint in the URLconf to serve.",
     "prodkit.W050": "HEALTH_CHECK_SHOW_ERRORS is on with DEBUG off (deploy).",
 }
+
+
+def _installed(module: str) -> bool:
+    # kombu replaces its module object on import (one without __spec__, which find_spec refuses): ask sys.modules first.
+    if module in sys.modules:
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
 
 
 def _config() -> Mapping[str, Any] | None:
@@ -65,6 +82,7 @@ def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any)
     for key, known, check_id in (
         ("HEALTH_CHECK_DATABASES", set(connections), "prodkit.E011"),
         ("HEALTH_CHECK_CACHES", set(caches.settings), "prodkit.E012"),
+        ("HEALTH_CHECK_STORAGES", set(storages.backends), "prodkit.E166"),
     ):
         messages.extend(
             checks.Error(
@@ -75,6 +93,27 @@ def check_health_config(app_configs: Sequence[Any] | None = None, **kwargs: Any)
             for alias in config[key] or []
             if alias not in known
         )
+    messages.extend(
+        checks.Error(
+            f"PRODKIT['HEALTH_CHECK_REDIS_URLS'] has {endpoint_name(url)!r}, which is not a Redis URL.",
+            hint="Write redis://[:password@]host:6379/0 (rediss:// for TLS, unix:///path/to/socket for a socket).",
+            id="prodkit.E167",
+        )
+        for url in config["HEALTH_CHECK_REDIS_URLS"]
+        if urllib.parse.urlsplit(url).scheme not in _REDIS_SCHEMES
+    )
+    for wanted, module, what, check_id in (
+        (bool(config["HEALTH_CHECK_REDIS_URLS"]), "redis", "HEALTH_CHECK_REDIS_URLS is set", "prodkit.E168"),
+        (broker_url() is not None, "kombu", "A Celery broker is to be probed", "prodkit.E169"),
+    ):
+        if wanted and not _installed(module):
+            messages.append(
+                checks.Error(
+                    f"{what}, but {module} is not installed, so the readiness probe would always fail.",
+                    hint=f"pip install {'redis' if module == 'redis' else 'celery'}, or remove the setting.",
+                    id=check_id,
+                )
+            )
     timeout = config["HEALTH_CHECK_TIMEOUT"]
     if not math.isfinite(timeout) or timeout <= 0:
         messages.append(

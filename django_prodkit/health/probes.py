@@ -19,10 +19,22 @@ from typing import Any
 
 from django.core.cache import caches
 from django.core.cache.backends.dummy import DummyCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import connections
 from django.utils.module_loading import import_string
 
 from django_prodkit.conf import get_config
+from django_prodkit.health.dependencies import (
+    CheckFailedError as CheckFailedError,
+)
+from django_prodkit.health.dependencies import (
+    broker_url,
+    endpoint_name,
+    probe_broker,
+    probe_redis,
+    probe_storage,
+    storage_aliases,
+)
 
 logger = logging.getLogger("django_prodkit.health")
 
@@ -39,10 +51,6 @@ CACHE_KEY_PREFIX = "prodkit:health:"
 
 STATUS_OK = "ok"
 STATUS_FAIL = "fail"
-
-
-class CheckFailedError(Exception):
-    """Raised by (or for) a readiness check that did not pass."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +119,8 @@ def check_database(alias: str) -> None:
 def check_cache(alias: str) -> None:
     """Set, read back and delete a unique key in the cache ``alias`` with a fresh client, then close it."""
     cache = caches.create_connection(alias)
-    if isinstance(cache, DummyCache):
-        return  # stores nothing by design, so there is nothing to read back
+    if isinstance(cache, _PROVES_NOTHING):
+        return  # stores nothing, or only in this process: a read-back proves nothing about the site
     key = CACHE_KEY_PREFIX + uuid.uuid4().hex
     try:
         cache.set(key, key, timeout=30)
@@ -130,13 +138,16 @@ def _database_aliases(configured: list[str] | None) -> list[str]:
 def _cache_aliases(configured: list[str] | None) -> list[str]:
     if configured is not None:
         return list(configured)
-    # A dummy cache stores nothing by design, so it would always fail the read-back.
-    return [alias for alias in caches.settings if not _is_dummy(caches.settings[alias].get("BACKEND", ""))]
+    # A dummy cache stores nothing, a local-memory one only in this process: a probe of either proves nothing.
+    return [alias for alias in caches.settings if not _proves_nothing(caches.settings[alias].get("BACKEND", ""))]
 
 
-def _is_dummy(backend: str) -> bool:
+_PROVES_NOTHING = (DummyCache, LocMemCache)
+
+
+def _proves_nothing(backend: str) -> bool:
     try:
-        return issubclass(import_string(backend), DummyCache)
+        return issubclass(import_string(backend), _PROVES_NOTHING)
     except ImportError:
         return False
 
@@ -170,6 +181,18 @@ def configured_checks() -> list[Check]:
     ]
     checks.extend(
         Check(f"cache:{alias}", partial(check_cache, alias)) for alias in _cache_aliases(config["HEALTH_CHECK_CACHES"])
+    )
+    timeout = float(config["HEALTH_CHECK_TIMEOUT"])
+    checks.extend(
+        Check(f"redis:{endpoint_name(url)}", partial(probe_redis, url, timeout))
+        for url in config["HEALTH_CHECK_REDIS_URLS"]
+    )
+    broker = broker_url()
+    if broker is not None:
+        checks.append(Check(f"broker:{endpoint_name(broker)}", partial(probe_broker, broker, timeout)))
+    checks.extend(
+        Check(f"storage:{alias}", partial(probe_storage, alias))
+        for alias in storage_aliases(config["HEALTH_CHECK_STORAGES"])
     )
     checks.extend(resolve_custom_checks(tuple(config["HEALTH_CHECKS"])))
     return checks

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from django_prodkit.loadtest.config import RequestSpec
 from django_prodkit.loadtest.engine import Engine
 from django_prodkit.loadtest.outcome import STOP_THRESHOLD
+from django_prodkit.loadtest.recorder import Recorder
 from django_prodkit.loadtest.thresholds import OVERALL, Criterion
 
 # Without a known total (a timed run) a threshold counts as lost once it fails over this many requests.
@@ -27,6 +28,8 @@ class AbortCheck:
         self.over = [0] * len(self.criteria)
         self._responses = 0
         self._errors = 0
+        self._dropped = 0
+        self._recorder: Recorder | None = None
         self.reason: str | None = None
 
     def _count(self, scope: str, failed: bool) -> None:
@@ -36,14 +39,13 @@ class AbortCheck:
 
     def __call__(self, engine: Engine) -> None:
         """Take in the new samples; stop the engine when a threshold is lost."""
-        if engine.stopped:
+        # The warm-up is not measured: it can neither pass nor fail a threshold.
+        if engine.stopped or engine.phase != "test":
             return
         recorder = engine.recorder
-        if len(recorder.latencies) < self._responses or len(recorder.errors) < self._errors:
-            self._responses = self._errors = 0  # a new phase began: start over
-            self.seen.clear()
-            self.failed.clear()
-            self.over = [0] * len(self.criteria)
+        if recorder is not self._recorder:
+            self._recorder = recorder
+            self._responses = self._errors = self._dropped = 0
         for i in range(self._responses, len(recorder.latencies)):
             request, latency_ms = recorder.requests[i], recorder.latencies[i] * 1000.0
             name = self.names[request]
@@ -53,7 +55,11 @@ class AbortCheck:
                     self.over[j] += 1
         for request, _, _ in recorder.errors[self._errors :]:
             self._count(self.names[request], True)
+        # Dropped requests fail the final verdict's error rate: they count here the same way.
+        for request, _ in recorder.dropped[self._dropped :]:
+            self._count(self.names[request], True)
         self._responses, self._errors = len(recorder.latencies), len(recorder.errors)
+        self._dropped = len(recorder.dropped)
         for j, criterion in enumerate(self.criteria):
             seen = self.seen.get(criterion.scope, 0)
             expected = self.expected

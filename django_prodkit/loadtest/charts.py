@@ -28,6 +28,23 @@ def nice_ticks(top: float, count: int = 6) -> list[float]:
     return ticks
 
 
+def log_ticks(low: float, high: float, most: int = 8) -> list[float]:
+    """Round values (1, 2 and 5 times a power of ten, or only the powers when that is too many) from ``low`` to
+    ``high``, for an axis on a logarithmic scale."""
+    if not 0 < low < high:
+        return []
+    for mantissas in ((1, 2, 5), (1,)):
+        ticks = [
+            m * 10.0**power
+            for power in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+            for m in mantissas
+            if low <= m * 10.0**power <= high
+        ]
+        if len(ticks) <= most:
+            return ticks
+    return ticks[:: -(-len(ticks) // most)]
+
+
 def _label(value: float) -> str:
     return f"{value:,.0f}" if value == int(value) else f"{value:,.3g}"
 
@@ -64,8 +81,10 @@ def histogram_svg(tally: Tally) -> str:
     if not bins:
         return '<p class="muted">No responses.</p>'
     ticks = nice_ticks(max(count for _, _, count in bins))
-    step = max(1, len(bins) // 6)
-    labels = [(_x(i, len(bins)), f"{low:.3g}") for i, (low, _, _) in enumerate(bins) if i % step == 0]
+    low, high = bins[0][0], bins[-1][1]
+    # Bins are geometric: a round latency sits at its logarithmic position along the axis.
+    span = math.log(high / low) if high > low else 1.0
+    labels = [(_x(math.log(v / low) / span * len(bins), len(bins)), f"{v:g}") for v in log_ticks(low, high)]
     parts = _frame(ticks, "responses", labels)
     bar = (WIDTH - PAD_LEFT - PAD_RIGHT) / len(bins)
     for i, (low, high, count) in enumerate(bins):

@@ -7,8 +7,10 @@ Exit status: 0 every criterion passed, 3 a criterion failed (or a threshold abor
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,8 +24,9 @@ from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, LoadT
 from django_prodkit.loadtest.processes import run_processes
 from django_prodkit.loadtest.report_html import write_html
 from django_prodkit.loadtest.report_json import write_json
-from django_prodkit.loadtest.report_text import ProgressPrinter, render_header, render_report
+from django_prodkit.loadtest.report_text import ProgressPrinter, redirect_hint, render_header, render_report
 from django_prodkit.loadtest.runner import run_load_test
+from django_prodkit.loadtest.server_metrics import TOKEN_ENV, ServerMetricsError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -61,6 +64,17 @@ class ExitError(Exception):
         self.code = code
 
 
+def finite(text: str) -> float:
+    """An option's number: finite (``inf`` and ``nan`` are refused with the option's name, exit status 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Every option of the load test, with its default in its help."""
     parser.add_argument("users", type=int, nargs="?", metavar="USERS", help="concurrent virtual users (connections)")
@@ -78,30 +92,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--scenario", type=Path, metavar="FILE", help="TOML file: request mix, stages, thresholds")
     load = parser.add_argument_group("load")
     load.add_argument(
-        "--timeout", type=float, help=f"seconds per request, from its scheduled start (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout", type=finite, help=f"seconds per request, from its scheduled start (default: {DEFAULT_TIMEOUT:g})"
     )
-    load.add_argument("--duration", type=float, help="run for this many seconds (default: until REQUESTS are sent)")
+    load.add_argument("--duration", type=finite, help="run for this many seconds (default: until REQUESTS are sent)")
     load.add_argument(
-        "--rate", type=float, help="open loop: start this many requests per second (default: closed loop)"
+        "--rate", type=finite, help="open loop: start this many requests per second (default: closed loop)"
     )
     load.add_argument("--warmup", type=int, help="requests sent first and not measured (default: 0)")
     load.add_argument("--processes", default="1", metavar="N|auto", help="engine processes (default: 1)")
     load.add_argument("--segment", metavar="I/N", help="run the I-th of N shares of the run (default: all of it)")
+    load.add_argument(
+        "--run-id",
+        metavar="ID",
+        help="the run's id in the report, which --merge checks (default: a hash of the options; no header values)",
+    )
     load.add_argument("--start-at", metavar="TIME", help="start at this ISO 8601 time or epoch second (default: now)")
     load.add_argument("--no-uvloop", action="store_true", help="use the standard asyncio event loop")
     criteria = parser.add_argument_group("criteria")
     criteria.add_argument(
         "--target-success-rate",
-        type=float,
+        type=finite,
         default=th.DEFAULT_SUCCESS_RATE,
         help="percent, at least (default: %(default)g)",
     )
-    criteria.add_argument("--target-avg-ms", type=float, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)")
-    criteria.add_argument("--target-rps", type=float, default=th.DEFAULT_RPS, help="over (default: %(default)g)")
-    criteria.add_argument("--target-p95-ms", type=float, help="under (default: none)")
-    criteria.add_argument("--target-p99-ms", type=float, help="under (default: none)")
     criteria.add_argument(
-        "--expect-status", type=int, action="append", default=[], help="repeatable (default: any 2xx or 3xx)"
+        "--target-avg-ms", type=finite, default=th.DEFAULT_AVG_MS, help="under (default: %(default)g)"
+    )
+    criteria.add_argument("--target-rps", type=finite, default=th.DEFAULT_RPS, help="over (default: %(default)g)")
+    criteria.add_argument("--target-p95-ms", type=finite, help="under (default: none)")
+    criteria.add_argument("--target-p99-ms", type=finite, help="under (default: none)")
+    criteria.add_argument(
+        "--expect-status",
+        type=int,
+        action="append",
+        default=[],
+        help="repeatable; a 3xx counts only when given here (default: any 2xx)",
     )
     criteria.add_argument(
         "--threshold",
@@ -116,12 +141,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--json", type=Path, metavar="FILE", help="write the result as JSON (default: none)")
     output.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML report (default: none)")
     output.add_argument("--merge", type=Path, nargs="+", metavar="FILE", help="merge the JSON reports of segments")
+    output.add_argument(
+        "--server-metrics",
+        metavar="URL",
+        help=f"the site's prodkit metrics URL, read before and after the run; token from ${TOKEN_ENV} (default: none)",
+    )
 
 
 def run_plan(the_plan: Plan, out: Stream, err: Stream, no_uvloop: bool) -> RunResult:
-    """Print the plan, run it in this process or in several, showing progress on ``err``."""
+    """Print the plan, read the server's metrics, run it in this process or in several, read them again."""
     out.write(render_header(the_plan.config, the_plan.processes))
     out.flush()
+    reader = the_plan.server_metrics
+    if reader is None:
+        return _run(the_plan, err, no_uvloop)
+    try:
+        before = reader.read(with_mode=True)
+    except ServerMetricsError as exc:
+        return replace(_run(the_plan, err, no_uvloop), server_error=str(exc))
+    result = _run(the_plan, err, no_uvloop)
+    try:
+        return replace(result, server_readings=(before, reader.read()))
+    except ServerMetricsError as exc:
+        return replace(result, server_error=str(exc))
+
+
+def _run(the_plan: Plan, err: Stream, no_uvloop: bool) -> RunResult:
     tty = err.isatty()
     printer = ProgressPrinter(err, tty=tty)
     interval = TTY_PROGRESS_INTERVAL if tty else PLAIN_PROGRESS_INTERVAL
@@ -144,6 +189,8 @@ def execute(options: dict[str, Any], out: Stream, err: Stream, runner: Runner | 
         if options["merge"]:
             if options["users"] is not None or options["requests"] is not None:
                 raise ConfigError("--merge reads reports: leave out USERS, REQUESTS and the load options")
+            if options["server_metrics"]:
+                raise ConfigError("--merge compares the server's metrics the segments read: leave out --server-metrics")
             scenario = load_scenario_option(options)
             criteria = targets(options) + list(scenario.criteria if scenario else ())
             check_writable(options["json"], "--json")
@@ -183,7 +230,13 @@ def finish(result: RunResult, criteria: list[th.Criterion], options: dict[str, A
         raise ExitError(EXIT_ERROR, "interrupted: the test did not run to the end")
     failed = [v.criterion.label for v in verdicts if not v.passed]
     if failed:
-        raise ExitError(EXIT_FAILED, f"load test failed: {', '.join(failed)}")
+        message = f"load test failed: {', '.join(failed)}"
+        redirected = result.results.total.redirected
+        if redirected and not any(spec.expect_status for spec in result.config.specs):
+            message += f" ({redirected} responses were redirects: see Redirects above"
+            hint = redirect_hint(result.config, result.results.total)
+            message += f". {hint})" if hint else ")"
+        raise ExitError(EXIT_FAILED, message)
     out.write("Load test passed.\n")
 
 

@@ -185,7 +185,10 @@ class User:
         if conn is not self.conn or self.state != IN_FLIGHT:
             return
         now = perf_counter()
-        self.engine.recorder.record_response(self.request, status, now - self.scheduled_at, now)
+        recorder = self.engine.recorder
+        recorder.record_response(self.request, status, now - self.scheduled_at, now)
+        if 300 <= status < 400:
+            recorder.record_redirect(self.request, conn.parser.location)
         if not keep_alive:
             self._drop_connection()
         self._finish()

@@ -25,7 +25,15 @@ TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # A request target: no whitespace, no control characters, no DEL.
 PATH_RE = re.compile(r"/[^\x00-\x20\x7f]*")
 MAX_HEADER_VALUE = 8192
-SUCCESS_RANGE = frozenset(range(200, 400))
+# By default only a 2xx is a success: a redirect means the page under test was not reached (see "What counts").
+SUCCESS_RANGE = frozenset(range(200, 300))
+REDIRECT_RANGE = range(300, 400)
+# Upper bounds that keep every derived figure finite: a week of seconds, a million users or requests per second.
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_USERS = 1_000_000
+MAX_RATE = 1_000_000.0
+MAX_REQUESTS = 1_000_000_000
+RUN_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 class ConfigError(ValueError):
@@ -103,6 +111,7 @@ class LoadTestConfig:
     stages: tuple[Stage, ...] = ()
     share: Share = field(default_factory=Share)
     start_at: float | None = None
+    given_run_id: str | None = None
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -139,6 +148,16 @@ class LoadTestConfig:
             return None
         return self.share.count(total) if self.open_loop else self.share.count(self.users) * (self.requests or 0)
 
+    @property
+    def share_fraction(self) -> float:
+        """The part of the whole run's load this share makes: its users of all (closed loop) or its stripe of the
+        schedule (open loop)."""
+        if self.share.modulus == 1:
+            return 1.0
+        if self.open_loop:
+            return 1.0 / self.share.modulus
+        return self.share.count(self.peak_users) / self.peak_users
+
     def deadline(self, grace: float) -> float:
         """Seconds after which the run ends whatever happens: its duration or requests x timeout, plus a grace."""
         bounds = []
@@ -153,12 +172,16 @@ class LoadTestConfig:
         return min(bounds) + warmup + grace
 
     def identity(self) -> dict[str, Any]:
-        """What makes two reports shares of the same run: everything but the share itself."""
+        """What makes two reports shares of the same run: everything but the share itself that a report may show.
+
+        Header values and bodies are left out (they may hold credentials, and a hash of a short secret is
+        brute-forced offline in seconds); only the header names and the body's length count. Runs that differ
+        only in those are told apart by ``--run-id``.
+        """
         return {
             "url": self.target.url(),
-            # Headers and bodies count too; only this hash of them is ever written (they may hold credentials).
             "requests": [
-                [s.label, s.method, s.path, s.weight, sorted(s.expect_status), s.headers, s.body.hex()]
+                [s.label, s.method, s.path, s.weight, sorted(s.expect_status), [n for n, _ in s.headers], len(s.body)]
                 for s in self.specs
             ],
             "users": self.users,
@@ -174,7 +197,9 @@ class LoadTestConfig:
 
     @property
     def run_id(self) -> str:
-        """A short hash of :meth:`identity`."""
+        """``--run-id`` when given, else a short hash of :meth:`identity`."""
+        if self.given_run_id is not None:
+            return self.given_run_id
         text = json.dumps(self.identity(), sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -225,22 +250,42 @@ def check_path(path: str, option: str = "--path") -> None:
         raise ConfigError(f"{option} {path!r}: a path starts with '/' and contains no spaces or control characters")
 
 
+def check_number(value: float, option: str, low: float, high: float, *, positive: bool = False) -> None:
+    """A finite number in ``[low, high]`` (``(0, high]`` when ``positive``): ConfigError naming the option."""
+    finite = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not finite or value > high or value < low or (positive and not value > 0):
+        bound = f"a positive number of at most {high:g}" if positive else f"a number between {low:g} and {high:g}"
+        raise ConfigError(f"{option} must be {bound}, got {value}")
+
+
 def validate(config: LoadTestConfig) -> LoadTestConfig:
     """Check the numbers and combinations of a configuration; return it unchanged or raise ConfigError."""
     if config.users < 1:
         raise ConfigError(f"USERS must be at least 1, got {config.users}")
+    check_number(config.users, "USERS", 1, MAX_USERS)
     if config.requests is None and config.duration is None and not config.stages:
         raise ConfigError("give REQUESTS (per user), --duration SECONDS or stages")
     if config.requests is not None and config.requests < 1:
         raise ConfigError(f"REQUESTS must be at least 1, got {config.requests}")
-    if config.duration is not None and not config.duration > 0:
-        raise ConfigError(f"--duration must be positive, got {config.duration}")
-    if config.rate is not None and not config.rate > 0:
-        raise ConfigError(f"--rate must be positive, got {config.rate}")
-    if not config.timeout > 0:
-        raise ConfigError(f"--timeout must be positive, got {config.timeout}")
+    if config.requests is not None:
+        check_number(config.requests, "REQUESTS", 1, MAX_REQUESTS)
+    if config.duration is not None:
+        check_number(config.duration, "--duration", 0, MAX_SECONDS, positive=True)
+    if config.rate is not None:
+        check_number(config.rate, "--rate", 0, MAX_RATE, positive=True)
+    check_number(config.timeout, "--timeout", 0, MAX_SECONDS, positive=True)
     if config.warmup < 0:
         raise ConfigError(f"--warmup must be 0 or more, got {config.warmup}")
+    check_number(config.warmup, "--warmup", 0, MAX_REQUESTS)
+    for stage in config.stages:
+        check_number(stage.duration, "a stage's duration", 0, MAX_SECONDS, positive=True)
+        check_number(stage.target, "a stage's target", 0, MAX_RATE if config.open_loop else MAX_USERS)
+    if config.start_at is not None:
+        check_number(config.start_at, "--start-at", 0, 1e11)
+    if config.given_run_id is not None and not RUN_ID_RE.fullmatch(config.given_run_id):
+        raise ConfigError(
+            f"--run-id {config.given_run_id!r}: up to 64 letters, digits and . _ : - (starting with a letter or digit)"
+        )
     if not config.specs:
         raise ConfigError("give at least one --path")
     for spec in config.specs:

@@ -11,6 +11,7 @@ import asyncio
 import socket
 import ssl
 import time
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import datetime, timezone
 from time import perf_counter
@@ -49,6 +50,8 @@ class Engine:
         self.recorder = Recorder()
         self.open_connections = 0
         self.stopped: str | None = None
+        #: "warmup" or "test": the phase running now (criteria and abort checks look at "test" only).
+        self.phase = ""
         self.loop: asyncio.AbstractEventLoop
         self.users: list[User] = []
         self._idle: list[User] = []
@@ -99,12 +102,16 @@ class Engine:
             self.users = [User(self, config.share.offset)]
         deadline = self.loop.call_later(config.deadline(RUN_GRACE), self.stop, STOP_DEADLINE)
         warmup = 0
+        warmup_by_name: dict[str, int] = {}
         try:
             if config.warmup and self.users:
                 share, rest = divmod(config.share.count(config.warmup), len(self.users))
                 per_user = {user.index: share + (i < rest) for i, user in enumerate(self.users)}
                 await self._phase("warmup", ClosedLoop(config, self.users, per_user))
                 warmup = self.recorder.completed
+                for request, count in Counter(self.recorder.requests).items():
+                    label = config.specs[request].label
+                    warmup_by_name[label] = warmup_by_name.get(label, 0) + count
             self._zero = perf_counter()
             if config.start_at is not None:
                 self._zero -= time.time() - config.start_at
@@ -121,6 +128,7 @@ class Engine:
                 await asyncio.sleep(0.001)
         results = build(self.recorder, config.specs, self._zero)
         results.warmup_requests = warmup
+        results.warmup_by_name = warmup_by_name
         return RunResult(config, results, started_at, self.stopped, parser_name(head=self.head), _loop_name(self.loop))
 
     def _measured_source(self) -> ClosedLoop | OpenLoop:
@@ -134,6 +142,7 @@ class Engine:
         return ClosedLoop(config, self.users, per_user)
 
     async def _phase(self, name: str, source: ClosedLoop | OpenLoop) -> None:
+        self.phase = name
         self._source = source
         self._idle = list(self.users)
         self._done = self.loop.create_future()

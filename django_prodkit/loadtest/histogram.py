@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from fractions import Fraction
 
 SUB_BUCKETS = 64
 _EXACT_BELOW = 2 * SUB_BUCKETS
 # Beyond ~19 hours a latency is not a latency; the index stays small and bounded.
 MAX_US = 1 << 36
+# A count no run reaches (2**53: still exact as a float), so a hostile report cannot make figures overflow.
+MAX_COUNT = 1 << 53
 
 
 def bucket_of(us: int) -> int:
@@ -68,7 +71,7 @@ class Histogram:
 
     def percentile(self, pct: float) -> float:
         """The nearest-rank percentile in ms: the middle of its bucket, kept within the exact min and max."""
-        rank = max(1, math.ceil(pct / 100.0 * self.count))
+        rank = nearest_rank(pct, self.count)
         if rank >= self.count:
             return self.max_us / 1000.0
         seen = 0
@@ -116,13 +119,18 @@ class Histogram:
         pairs = data.get("buckets")
         if not isinstance(pairs, list):
             raise ValueError("histogram without buckets")
-        histogram.buckets = {int(index): int(count) for index, count in _pairs(pairs)}
+        for index, count in _pairs(pairs):
+            if index > MAX_INDEX or index in histogram.buckets:
+                raise ValueError(f"bucket {index}: not a bucket of this histogram, or given twice")
+            histogram.buckets[index] = count
         histogram.count = _int(data.get("count"))
-        histogram.sum_us = _int(data.get("sum"))
-        histogram.min_us = _int(data.get("min"))
-        histogram.max_us = _int(data.get("max"))
+        histogram.sum_us = _int(data.get("sum"), MAX_COUNT * MAX_US)
+        histogram.min_us = _int(data.get("min"), MAX_US)
+        histogram.max_us = _int(data.get("max"), MAX_US)
         if sum(histogram.buckets.values()) != histogram.count:
             raise ValueError("histogram buckets do not add up to its count")
+        if histogram.count and not histogram.min_us <= histogram.max_us:
+            raise ValueError("histogram minimum above its maximum")
         return histogram
 
     def __eq__(self, other: object) -> bool:
@@ -133,9 +141,18 @@ class Histogram:
     __hash__ = None  # type: ignore[assignment]
 
 
-def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected a count, got {value!r}")
+MAX_INDEX = bucket_of(MAX_US)
+
+
+def nearest_rank(pct: float, count: int) -> int:
+    """The 1-based rank of the ``pct`` percentile of ``count`` values, computed exactly (no float rounding:
+    p99.9 of 1,000 values is the 999th, not the 1,000th)."""
+    return max(1, math.ceil(Fraction(repr(float(pct))) * count / 100))
+
+
+def _int(value: object, limit: int = MAX_COUNT) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+        raise ValueError(f"expected a count between 0 and {limit}, got {str(value)[:40]}")
     return value
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.report_json import read_report
 from django_prodkit.loadtest.results import merge
+from django_prodkit.loadtest.server_metrics import earliest_and_latest
 from django_prodkit.loadtest.share import Share, coverage_problem
 
 
@@ -27,7 +28,7 @@ def read_reports(paths: list[Path]) -> list[tuple[Path, RunResult, str]]:
             raise MergeError(f"--merge {path}: {exc.strerror or exc}") from None
         except json.JSONDecodeError as exc:
             raise MergeError(f"--merge {path}: not JSON ({exc})") from None
-        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        except (KeyError, ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
             raise MergeError(f"--merge {path}: not a loadtest JSON report ({type(exc).__name__}: {exc})") from None
         reports.append((path, result, run_id))
     return reports
@@ -63,4 +64,9 @@ def merge_reports(paths: list[Path]) -> RunResult:
         files = ", ".join(f"{path} ({result.config.share.label})" for path, result, _ in reports)
         raise MergeError(f"--merge: {problem} in {files}")
     whole = Share(0, 1, reports[0][1].config.share.segments)
-    return merge_results([result for _, result, _ in reports], whole)
+    merged = merge_results([result for _, result, _ in reports], whole)
+    readings = [result.server_readings for _, result, _ in reports]
+    if readings and all(pair is not None for pair in readings):
+        # Read before the first segment and after the last: the smallest and the largest of each counter.
+        merged = replace(merged, server_readings=earliest_and_latest([p for p in readings if p is not None]))
+    return merged

@@ -24,7 +24,11 @@ from django_prodkit.loadtest.config import (
     validate,
 )
 from django_prodkit.loadtest.scenario import Scenario, ScenarioError, load_scenario
+from django_prodkit.loadtest.server_metrics import MetricsReader
 from django_prodkit.loadtest.share import Share, parse_segment
+
+# More engine processes than any machine has cores: a typo, not a plan.
+MAX_PROCESSES = 1024
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,7 @@ class Plan:
     criteria: list[th.Criterion]
     abort_on_fail: bool
     processes: int
+    server_metrics: MetricsReader | None = None
 
 
 def parse_start_at(text: str) -> float:
@@ -56,8 +61,8 @@ def parse_processes(text: str) -> int:
     """``--processes N|auto``."""
     if text == "auto":
         return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"--processes {text!r}: a number of at least 1, or auto")
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PROCESSES:
+        raise ConfigError(f"--processes {text!r}: a number from 1 to {MAX_PROCESSES}, or auto")
     return int(text)
 
 
@@ -168,8 +173,11 @@ def plan(options: dict[str, Any]) -> Plan:
         stages=scenario.stages if scenario is not None else (),
         share=share,
         start_at=parse_start_at(options["start_at"]) if options["start_at"] else None,
+        given_run_id=options["run_id"],
     )
     criteria = targets(options) + list(scenario.criteria if scenario is not None else ())
+    # A segment is judged by its share of the throughput, as each process of --processes is.
+    criteria = th.for_share(criteria, config.share_fraction, f"segment {share.label}'s")
     names = {spec.label for spec in specs}
     for criterion in criteria:
         if criterion.scope != th.OVERALL and criterion.scope not in names:
@@ -177,4 +185,5 @@ def plan(options: dict[str, Any]) -> Plan:
     check_writable(options["json"], "--json")
     check_writable(options["html"], "--html")
     abort = options["abort_on_fail"] or (scenario is not None and scenario.abort_on_fail)
-    return Plan(validate(config), criteria, abort, parse_processes(options["processes"]))
+    reader = MetricsReader(options["server_metrics"]) if options["server_metrics"] else None
+    return Plan(validate(config), criteria, abort, parse_processes(options["processes"]), reader)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.results import Results
+
+if TYPE_CHECKING:
+    from django_prodkit.loadtest.server_metrics import Reading
 
 STOP_INTERRUPTED = "interrupted"
 STOP_DEADLINE = "deadline"
@@ -39,6 +43,9 @@ class RunResult:
     stopped: str | None
     parser: str
     event_loop: str
+    #: ``--server-metrics``: the server's metrics read before the run and after it, or why they could not be.
+    server_readings: tuple[Reading, Reading] | None = None
+    server_error: str | None = None
 
     @property
     def interrupted(self) -> bool:

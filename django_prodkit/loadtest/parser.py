@@ -26,6 +26,8 @@ class ResponseParser(Protocol):
     """What the engine needs from a parser: bytes in, completed responses out through the callback."""
 
     name: str
+    location: bytes
+    """The ``Location`` header of the response last completed (empty when it had none)."""
 
     def feed(self, data: bytes) -> None:
         """Parse more bytes; call the callback for each response they complete."""
@@ -52,6 +54,7 @@ class PythonResponseParser:
         self._remaining = 0
         self._status = 0
         self._keep_alive = True
+        self.location = b""
 
     def feed(self, data: bytes) -> None:
         """Parse more bytes; call the callback for each response they complete."""
@@ -142,6 +145,7 @@ class PythonResponseParser:
         length: int | None = None
         chunked = False
         connection: set[bytes] = set()
+        location = b""
         for raw in lines[1:]:
             name, sep, value = raw.partition(b":")
             if not sep or not name or name != name.strip():
@@ -155,9 +159,12 @@ class PythonResponseParser:
                 chunked = value.lower().rsplit(b",", 1)[-1].strip() == b"chunked"
             elif name == b"connection":
                 connection.update(token.strip() for token in value.lower().split(b","))
+            elif name == b"location":
+                location = value
         if _is_interim(status):
             return True
         self._status = status
+        self.location = location
         if version == b"HTTP/1.1":
             self._keep_alive = b"close" not in connection
         else:
@@ -187,6 +194,8 @@ class HttptoolsResponseParser:
         self._framed = False
         self._in_body = False
         self._keep_alive = True
+        self.location = b""
+        self._location = b""
 
     def feed(self, data: bytes) -> None:
         """Parse more bytes; call the callback for each response they complete."""
@@ -200,6 +209,7 @@ class HttptoolsResponseParser:
         # llhttp cannot be told about EOF through httptools, so a body without framing is finished here.
         if self._in_body and not self._framed:
             self._in_body = False
+            self.location, self._location = self._location, b""
             self._on_complete(self._parser.get_status_code(), False)
             return True
         return False
@@ -208,6 +218,8 @@ class HttptoolsResponseParser:
         """httptools callback: note whether the body has explicit framing."""
         if len(name) in (14, 17) and name.lower() in (b"content-length", b"transfer-encoding"):
             self._framed = True
+        elif len(name) == 8 and name.lower() == b"location":
+            self._location = value
 
     def on_headers_complete(self) -> None:
         """httptools callback: the head is parsed."""
@@ -218,6 +230,7 @@ class HttptoolsResponseParser:
         """httptools callback: a whole response arrived."""
         self._in_body = self._framed = False
         status = self._parser.get_status_code()
+        self.location, self._location = self._location, b""
         if not _is_interim(status):
             self._on_complete(status, self._keep_alive)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from array import array
 
+MAX_LOCATION = 200
+MAX_REDIRECT_KEYS = 64
+
 
 class Recorder:
     """Per response: latency, end time, request index and status; per failure without a response: its kind."""
@@ -16,6 +19,7 @@ class Recorder:
         "errors",
         "finished",
         "latencies",
+        "redirects",
         "requests",
         "started",
         "statuses",
@@ -29,6 +33,8 @@ class Recorder:
         # (request index, kind, end time) of requests that got no response, and of requests never started.
         self.errors: list[tuple[int, str, float]] = []
         self.dropped: list[tuple[int, float]] = []
+        # (request index, Location) of 3xx responses -> how many; at most a few distinct targets are kept.
+        self.redirects: dict[tuple[int, str], int] = {}
         self.bytes_received = 0
         self.started = time.perf_counter() if started is None else started
         self.finished: float | None = None
@@ -44,6 +50,13 @@ class Recorder:
         self.ends.append(now)
         self.requests.append(request)
         self.statuses.append(status)
+
+    def record_redirect(self, request: int, location: bytes) -> None:
+        """A 3xx response pointed at ``location`` (kept without its query string: it may carry tokens)."""
+        where = location.decode("latin-1").split("?", 1)[0].split("#", 1)[0][:MAX_LOCATION] or "(no Location)"
+        key = (request, where)
+        if key in self.redirects or len(self.redirects) < MAX_REDIRECT_KEYS:
+            self.redirects[key] = self.redirects.get(key, 0) + 1
 
     def record_error(self, request: int, kind: str, now: float) -> None:
         """A request that got no response: timeout, refused or reset connection, invalid response..."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django_prodkit.loadtest.charts import histogram_svg, percentiles_svg, throughput_svg
 from django_prodkit.loadtest.outcome import RunResult
-from django_prodkit.loadtest.report_text import FIGURES, STOPPED, error_label
+from django_prodkit.loadtest.report_text import FIGURES, STOPPED, describe_load, error_label, redirect_lines
 from django_prodkit.loadtest.results import Tally
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
@@ -75,6 +75,14 @@ def render_html(result: RunResult, verdicts: list[Verdict]) -> str:
     failures = _rows([(error_label(kind), f"{count:,}") for kind, count in total.failures().items()])
     mode = f"open loop at {config.rate:g} req/s" if config.rate is not None else "closed loop"
     stopped = f'<p class="fail">{escape(STOPPED.get(result.stopped, "Interrupted."))}</p>' if result.stopped else ""
+    redirect_text = redirect_lines(config, total)
+    redirects = (
+        f"<h2>Redirects</h2><p>{escape(redirect_text[0])}</p><ul>"
+        + "".join(f"<li>{escape(line.strip())}</li>" for line in redirect_text[1:])
+        + "</ul>"
+        if redirect_text
+        else ""
+    )
     per_request = (
         "".join(f"<h3>{escape(name)}</h3>{histogram_svg(tally)}" for name, tally in results.by_name.items())
         if len(results.by_name) > 1
@@ -84,7 +92,7 @@ def render_html(result: RunResult, verdicts: list[Verdict]) -> str:
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Load test report</title><style>{CSS}</style></head><body>
 <h1>Load test report</h1>
-<p class="muted">{escape(config.target.url())} &middot; {config.users} users &middot; {mode}
+<p class="muted">{escape(config.target.url())} &middot; {escape(describe_load(config))} &middot; {mode}
 &middot; started {escape(result.started_at.isoformat(timespec="seconds"))}
 &middot; {escape(result.parser)} parser on {escape(result.event_loop)}</p>
 <p class="verdict {"pass" if passed else "fail"}">{verdict}</p>{stopped}
@@ -93,6 +101,7 @@ def render_html(result: RunResult, verdicts: list[Verdict]) -> str:
 <h2>Summary</h2><table>{_rows(totals)}</table>
 <h2>Response times</h2><table>{_rows(times)}</table>
 <h2>Failures by kind</h2>{f"<table>{failures}</table>" if failures else '<p class="muted">None.</p>'}
+{redirects}
 <h2>Per request</h2>{_per_request_table(results.by_name)}
 <h2>Latency histogram</h2>{histogram_svg(total)}
 <h2>Requests per second</h2>{throughput_svg(results.timeline, results.duration)}

@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import django_prodkit
-from django_prodkit.loadtest.config import LoadTestConfig, RequestSpec, Stage, parse_url
+from django_prodkit.loadtest.config import LoadTestConfig, RequestSpec, Stage, parse_url, validate
 from django_prodkit.loadtest.histogram import Histogram
 from django_prodkit.loadtest.outcome import RunResult
 from django_prodkit.loadtest.results import Results, Tally
+from django_prodkit.loadtest.server_metrics import readings_of
+from django_prodkit.loadtest.server_view import view_of
 from django_prodkit.loadtest.share import Share
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
 SCHEMA_VERSION = 2
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 LATENCY_FIGURES = ("min", "max", "avg", "median", "p90", "p95", "p99")
+# More segments than any orchestrator starts; the coverage check stays bounded (share.MAX_COVER_CHECK).
+MAX_SEGMENTS = 1 << 16
 
 
 def _round(value: float | None) -> float | None:
@@ -97,6 +101,7 @@ def report_dict(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
         },
         "status_codes": {str(status): count for status, count in sorted(results.total.statuses.items())},
         "errors": results.total.failures(),
+        "redirects": dict(sorted(results.total.redirects.items())),
         "by_request": {name: _tally(tally, results.duration) for name, tally in results.by_name.items()},
         "criteria": [
             {
@@ -121,6 +126,7 @@ def report_dict(result: RunResult, verdicts: list[Verdict]) -> dict[str, Any]:
             for second, tally in enumerate(results.timeline)
         ],
         "mergeable": results.to_json(),
+        "server_metrics": view_of(result),
     }
 
 
@@ -144,6 +150,9 @@ def read_report(data: dict[str, Any]) -> tuple[RunResult, str]:
         )
         for item in conf["requests"]
     )
+    share = Share(int(segment["offset"]), int(segment["modulus"]), int(segment["segments"]))
+    if not (0 <= share.offset < share.modulus <= MAX_SEGMENTS and 1 <= share.segments <= share.modulus):
+        raise ValueError(f"segment {segment!r}: not a share of a run")
     config = LoadTestConfig(
         target=parse_url(conf["url"]),
         users=int(conf["users"]),
@@ -154,9 +163,11 @@ def read_report(data: dict[str, Any]) -> tuple[RunResult, str]:
         timeout=float(conf["timeout_s"]),
         warmup=int(conf["warmup"]),
         stages=tuple(Stage(float(s["duration"]), float(s["target"])) for s in conf["stages"]),
-        share=Share(int(segment["offset"]), int(segment["modulus"]), int(segment["segments"])),
+        share=share,
         start_at=conf["start_at"],
+        given_run_id=str(data["run"]["id"]),
     )
+    validate(config)
     result = RunResult(
         config=config,
         results=Results.from_json(data["mergeable"]),
@@ -164,5 +175,6 @@ def read_report(data: dict[str, Any]) -> tuple[RunResult, str]:
         stopped=data["stopped"],
         parser=str(conf["http_parser"]),
         event_loop=str(conf["event_loop"]),
+        server_readings=readings_of(data.get("server_metrics")),
     )
     return result, str(data["run"]["id"])

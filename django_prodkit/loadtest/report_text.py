@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from django_prodkit.loadtest.config import LoadTestConfig
 from django_prodkit.loadtest.outcome import STOP_DEADLINE, STOP_THRESHOLD, Progress, RunResult
 from django_prodkit.loadtest.results import Tally
+from django_prodkit.loadtest.server_view import render as render_view
+from django_prodkit.loadtest.server_view import view_of
 from django_prodkit.loadtest.thresholds import Verdict, latency_figure
 
 PROGRESS_BAR_WIDTH = 30
@@ -29,8 +32,62 @@ STOPPED = {
 FIGURES = (("Min", "min"), ("Max", "max"), ("Avg", "avg"), ("Median", "median"), ("P95", "p95"), ("P99", "p99"))
 
 
+FORWARDED_PROTO_HINT = (
+    "The server redirects to https on its own host: it saw these requests as plain http. If a TLS proxy "
+    "terminates https in front of it, send --header 'X-Forwarded-Proto: https' as that proxy does (the site "
+    "must trust it: security_hardening(behind_proxy=True)); otherwise test the https URL."
+)
+
+
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+def redirect_hint(config: LoadTestConfig, tally: Tally) -> str | None:
+    """Why the server redirects, when it is the usual reason: an http request answered with its https twin."""
+    if config.target.tls:
+        return None
+    for where in tally.redirects:
+        parts = urlsplit(where)
+        if parts.scheme == "https" and parts.hostname == config.target.host:
+            return FORWARDED_PROTO_HINT
+    return None
+
+
+def redirect_lines(config: LoadTestConfig, tally: Tally) -> list[str]:
+    """The 3xx responses: where they pointed, whether they counted, and a hint (empty without redirects)."""
+    if not tally.redirected:
+        return []
+    expected = any(spec.expect_status & set(tally.statuses) for spec in config.specs)
+    verdict = "expected (--expect-status)" if expected else "counted as failed: the page under test was not reached"
+    lines = [f"Redirects: {tally.redirected} responses were 3xx, {verdict}"]
+    lines += [f"  -> {where}: {count}" for where, count in sorted(tally.redirects.items(), key=lambda i: -i[1])]
+    hint = redirect_hint(config, tally)
+    if not expected:
+        lines.append("  Test the page they point to, or give --expect-status (a scenario's expect_status) for them.")
+    if hint is not None and not expected:
+        lines.append(f"  Hint: {hint}")
+    return lines
+
+
+def describe_load(config: LoadTestConfig) -> str:
+    """The load in a few words: users (or a ramp through the stages' targets), requests, duration."""
+    if config.open_loop:
+        assert config.rate is not None
+        plan = f"{_num(config.rate)} req/s on a fixed schedule over up to {config.users} connections"
+        if config.stages:
+            plan += ", stages " + " -> ".join(f"{_num(stage.target)} req/s" for stage in config.stages)
+    elif config.stages:
+        plan = f"{config.users} -> " + " -> ".join(f"{_num(stage.target)}" for stage in config.stages) + " users"
+    else:
+        plan = f"{config.users} users"
+    if config.requests is not None and not config.open_loop:
+        plan += f", {config.requests} requests each"
+    if config.stages:
+        plan += f", {len(config.stages)} stages over {_num(config.run_duration or 0)}s"
+    elif config.duration is not None:
+        plan += f", for {_num(config.duration)}s"
+    return plan
 
 
 def error_label(kind: str) -> str:
@@ -42,20 +99,7 @@ def error_label(kind: str) -> str:
 
 def render_header(config: LoadTestConfig, processes: int = 1) -> str:
     """The lines printed before the run starts."""
-    if config.open_loop:
-        assert config.rate is not None
-        plan = f"{_num(config.rate)} req/s on a fixed schedule over up to {config.users} connections"
-    elif config.stages:
-        plan = f"{config.users} to {config.peak_users} users"
-    else:
-        plan = f"{config.users} users"
-    if config.requests is not None and not config.open_loop:
-        plan += f", {config.requests} requests each"
-    if config.stages:
-        plan += f", {len(config.stages)} stages over {_num(config.run_duration or 0)}s"
-    elif config.duration is not None:
-        plan += f", for {_num(config.duration)}s"
-    lines = [f"Starting load test: {plan}"]
+    lines = [f"Starting load test: {describe_load(config)}"]
     if config.share.segments > 1:
         lines.append(f"Segment: {config.share.label} of the run (run id {config.run_id})")
     if processes > 1:
@@ -124,10 +168,16 @@ def render_report(result: RunResult, verdicts: list[Verdict], *, utf8: bool = Fa
     if total.errors:
         lines += ["", "Failures by kind:"]
         lines += [f"  {error_label(kind)}: {count}" for kind, count in total.failures().items()]
+    redirects = redirect_lines(result.config, total)
+    if redirects:
+        lines += ["", *redirects]
     if len(results.by_name) > 1:
         lines += ["", "Per request:"]
         for name, tally in results.by_name.items():
             lines += _per_request(name, tally)
+    view = view_of(result)
+    if view is not None:
+        lines += ["", *render_view(view)]
     lines += ["", "Pass/Fail Criteria:"]
     marks = MARKS_UTF8 if utf8 else MARKS_PLAIN
     lines += [_criterion(verdict, marks) for verdict in verdicts]

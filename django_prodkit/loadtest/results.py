@@ -11,11 +11,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django_prodkit.loadtest.config import RequestSpec
-from django_prodkit.loadtest.histogram import Histogram, bucket_of
+from django_prodkit.loadtest.config import MAX_SECONDS, RequestSpec
+from django_prodkit.loadtest.histogram import MAX_COUNT, Histogram, bucket_of
 from django_prodkit.loadtest.recorder import Recorder
 
 ERROR_DROPPED = "dropped"
+# Distinct redirect targets kept per tally: enough to name them, bounded whatever the server sends.
+MAX_REDIRECT_TARGETS = 5
+
+
+def _count_of(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"expected a count, got {str(value)[:40]}")
+    return value
+
+
+def _status_of(text: str) -> int:
+    if not (isinstance(text, str) and len(text) == 3 and text.isdigit() and 100 <= int(text) <= 599):
+        raise ValueError(f"expected a status code, got {str(text)[:40]}")
+    return int(text)
 
 
 @dataclass
@@ -27,6 +41,19 @@ class Tally:
     statuses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     latency: Histogram = field(default_factory=Histogram)
+    # Where 3xx responses pointed (scheme, host and path; no query string), with how many pointed there.
+    redirects: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def redirected(self) -> int:
+        """Responses with a 3xx status."""
+        return sum(count for status, count in self.statuses.items() if 300 <= status < 400)
+
+    def add_redirects(self, redirects: dict[str, int]) -> None:
+        """Count redirect targets, keeping at most :data:`MAX_REDIRECT_TARGETS` distinct ones."""
+        for where, count in redirects.items():
+            if where in self.redirects or len(self.redirects) < MAX_REDIRECT_TARGETS:
+                self.redirects[where] = self.redirects.get(where, 0) + count
 
     @property
     def failed(self) -> int:
@@ -56,6 +83,7 @@ class Tally:
         for kind, count in other.errors.items():
             self.errors[kind] = self.errors.get(kind, 0) + count
         self.latency.merge(other.latency)
+        self.add_redirects(other.redirects)
 
     def to_json(self) -> dict[str, Any]:
         """The tally as JSON data."""
@@ -65,18 +93,23 @@ class Tally:
             "status_codes": {str(status): count for status, count in sorted(self.statuses.items())},
             "errors": self.failures(),
             "histogram": self.latency.to_json(),
+            "redirects": dict(sorted(self.redirects.items())),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Tally:
         """Read what :meth:`to_json` wrote."""
-        return cls(
-            requests=int(data["requests"]),
-            successful=int(data["successful"]),
-            statuses={int(status): int(count) for status, count in data["status_codes"].items()},
-            errors={str(kind): int(count) for kind, count in data["errors"].items()},
+        tally = cls(
+            requests=_count_of(data["requests"]),
+            successful=_count_of(data["successful"]),
+            statuses={_status_of(status): _count_of(count) for status, count in data["status_codes"].items()},
+            errors={str(kind): _count_of(count) for kind, count in data["errors"].items()},
             latency=Histogram.from_json(data["histogram"]),
+            redirects={str(where): _count_of(count) for where, count in data.get("redirects", {}).items()},
         )
+        if tally.successful > tally.requests:
+            raise ValueError("more successful requests than requests")
+        return tally
 
 
 @dataclass
@@ -89,6 +122,8 @@ class Results:
     duration: float = 0.0
     bytes_received: int = 0
     warmup_requests: int = 0
+    # Warm-up responses per request name: they reached the server too (``--server-metrics`` counts them).
+    warmup_by_name: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests_per_second(self) -> float:
@@ -101,6 +136,7 @@ class Results:
             "duration_s": self.duration,
             "bytes_received": self.bytes_received,
             "warmup_requests": self.warmup_requests,
+            "warmup_by_name": dict(self.warmup_by_name),
             "total": self.total.to_json(),
             "requests": {name: tally.to_json() for name, tally in self.by_name.items()},
             "timeline": [second.to_json() for second in self.timeline],
@@ -108,14 +144,18 @@ class Results:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Results:
-        """Read what :meth:`to_json` wrote."""
+        """Read what :meth:`to_json` wrote; ValueError when a figure is not one a run can produce."""
+        duration = float(data["duration_s"])
+        if not 0 <= duration <= MAX_SECONDS:
+            raise ValueError(f"duration_s {duration}: not a duration")
         return cls(
             total=Tally.from_json(data["total"]),
             by_name={str(name): Tally.from_json(tally) for name, tally in data["requests"].items()},
             timeline=[Tally.from_json(second) for second in data["timeline"]],
-            duration=float(data["duration_s"]),
-            bytes_received=int(data["bytes_received"]),
-            warmup_requests=int(data["warmup_requests"]),
+            duration=duration,
+            bytes_received=_count_of(data["bytes_received"]),
+            warmup_requests=_count_of(data["warmup_requests"]),
+            warmup_by_name={str(k): _count_of(v) for k, v in data.get("warmup_by_name", {}).items()},
         )
 
 
@@ -173,6 +213,9 @@ def build(recorder: Recorder, specs: Sequence[RequestSpec], zero: float) -> Resu
         _count((total, names[request], _second(seconds, end - zero)), kind)
     for request, end in recorder.dropped:
         _count((total, names[request], _second(seconds, end - zero)), ERROR_DROPPED)
+    for (request, where), count in recorder.redirects.items():
+        for tally in (total, names[request]):
+            tally.add_redirects({where: count})
     finished = recorder.finished if recorder.finished is not None else recorder.started
     results.duration = max(finished - recorder.started, 0.0)
     results.bytes_received = recorder.bytes_received
@@ -191,4 +234,6 @@ def merge(parts: Sequence[Results]) -> Results:
         merged.duration = max(merged.duration, part.duration)
         merged.bytes_received += part.bytes_received
         merged.warmup_requests += part.warmup_requests
+        for name, count in part.warmup_by_name.items():
+            merged.warmup_by_name[name] = merged.warmup_by_name.get(name, 0) + count
     return merged

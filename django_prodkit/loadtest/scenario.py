@@ -5,6 +5,7 @@ Every mistake is a :class:`ScenarioError` that names the file, the line and the 
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from collections.abc import Callable
@@ -81,7 +82,9 @@ class _Locator:
 
 def _typed(loc: _Locator, value: Any, kind: type, key: str, table: str | None = None, index: int = 0) -> Any:
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
+        value = float(value)
+    if kind is float and isinstance(value, float) and not math.isfinite(value):
+        raise loc.error(f"expected a finite number, got {value!r}", key, table, index)
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise loc.error(f"expected {kind.__name__}, got {value!r}", key, table, index)
     return value

@@ -21,6 +21,7 @@ DEFAULT_START_TIMEOUT = 30.0
 POLL_INTERVAL = 0.1
 STOP_TIMEOUT = 10.0
 OUTPUT_TAIL_LINES = 20
+SERVE_CONFIG = "django_prodkit.loadtest.serve_config"
 
 
 class ServeError(Exception):
@@ -82,6 +83,8 @@ class GunicornServer:
         threads: int = 1,
         health_path: str = DEFAULT_HEALTH_PATH,
         start_timeout: float = DEFAULT_START_TIMEOUT,
+        log_path: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.app, self.project_dir = wsgi_target(wsgi_application)
         self.settings_module = settings_module
@@ -89,6 +92,8 @@ class GunicornServer:
         self.threads = threads
         self.health_path = health_path
         self.start_timeout = start_timeout
+        self.log_path = log_path
+        self.extra_env = dict(env or {})
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -121,6 +126,8 @@ class GunicornServer:
             "5",
             "--log-level",
             "warning",
+            "--config",
+            f"python:{SERVE_CONFIG}",
             self.app,
         ]
 
@@ -134,9 +141,17 @@ class GunicornServer:
         if importlib.util.find_spec("gunicorn") is None:
             raise ServeError("--serve needs gunicorn: pip install 'django-prodkit[loadtest]'")
         self.port = free_port()
-        # Kept open until stop(): gunicorn writes to it for the whole run and errors quote its tail.
-        self._log = tempfile.TemporaryFile()  # noqa: SIM115
-        env = {**os.environ, "DJANGO_SETTINGS_MODULE": self.settings_module}
+        # Kept open until stop(): gunicorn writes to it for the whole run and errors quote its tail. Opened for
+        # appending: gunicorn shares the file offset, and reading the tail must not make it write over the start.
+        if self.log_path is None:
+            self._log = tempfile.TemporaryFile(mode="a+b")  # noqa: SIM115
+        else:
+            try:
+                self.log_path.write_bytes(b"")
+                self._log = self.log_path.open("a+b")
+            except OSError as exc:
+                raise ServeError(f"--serve-log {self.log_path}: cannot be written ({exc.strerror or exc})") from None
+        env = {**os.environ, **self.extra_env, "DJANGO_SETTINGS_MODULE": self.settings_module}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.project_dir), env.get("PYTHONPATH")]))
         # A session of its own: Ctrl-C in the terminal reaches only us, and we stop gunicorn in order.
         self.process = subprocess.Popen(  # noqa: S603 - our interpreter and fixed arguments
@@ -161,13 +176,13 @@ class GunicornServer:
             time.sleep(POLL_INTERVAL)
         raise ServeError(f"gunicorn did not become healthy within {self.start_timeout:g}s:\n{self.output()}")
 
-    def output(self) -> str:
+    def output(self, lines: int = OUTPUT_TAIL_LINES) -> str:
         """The last lines gunicorn wrote."""
         if self._log is None or self._log.closed:
             return ""
         self._log.seek(0)
-        lines = self._log.read().decode(errors="replace").splitlines()
-        return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+        text = self._log.read().decode(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
 
     def stop(self) -> None:
         """Stop gunicorn: SIGTERM for a graceful stop, SIGKILL if it is still there after a while."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django_prodkit.loadtest.histogram import Histogram
 from django_prodkit.loadtest.results import Results
@@ -43,6 +43,8 @@ class Criterion:
     target: float
     scope: str = OVERALL
     expression: str = ""
+    #: Said after the label, e.g. that a throughput target was scaled to a segment's share.
+    note: str = ""
 
     @property
     def unit(self) -> str:
@@ -60,7 +62,8 @@ class Criterion:
             label = {"error_rate": "Error rate", "success_rate": "Success rate", "rps": "Throughput"}.get(
                 self.metric, LABELS.get(self.metric, self.metric)
             )
-        return label if self.scope == OVERALL else f"{label} of {self.scope}"
+        label = label if self.scope == OVERALL else f"{label} of {self.scope}"
+        return f"{label} ({self.note})" if self.note else label
 
     def actual(self, results: Results) -> float | None:
         """The figure this criterion looks at, or None when there is none (no responses, unknown name)."""
@@ -162,6 +165,19 @@ class Verdict:
     criterion: Criterion
     actual: float | None
     passed: bool
+
+
+def for_share(criteria: list[Criterion], fraction: float, share: str) -> list[Criterion]:
+    """The criteria a share of the run is judged by: a throughput target scaled to the share's part of the load,
+    every other criterion (rates, latencies) as it is."""
+    if fraction >= 1.0:
+        return criteria
+    return [
+        replace(c, target=c.target * fraction, note=f"{share} share of {c.comparison}{c.target:g} req/s")
+        if c.metric == "rps"
+        else c
+        for c in criteria
+    ]
 
 
 def evaluate(results: Results, criteria: list[Criterion]) -> list[Verdict]:

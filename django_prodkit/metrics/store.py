@@ -67,7 +67,8 @@ def percentile_error_bound(buckets: Sequence[float]) -> float:
     return math.sqrt(ratio) - 1.0
 
 
-def _configured_buckets() -> tuple[float, ...]:
+def configured_buckets() -> tuple[float, ...]:
+    """The histogram bounds in seconds: ``METRICS_BUCKETS``, or the defaults when it is empty."""
     configured = get_config()["METRICS_BUCKETS"]
     return tuple(float(b) for b in configured) if configured else default_buckets()
 
@@ -197,7 +198,7 @@ def get_store() -> MetricStore:
     if store is None:
         with _lock:
             if _store is None:
-                _store = MetricStore(_configured_buckets(), multiproc_dir())
+                _store = MetricStore(configured_buckets(), multiproc_dir())
             store = _store
     return store
 

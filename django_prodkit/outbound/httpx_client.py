@@ -1,50 +1,58 @@
-"""``httpx``: every ``Client.send`` and ``AsyncClient.send`` carries the ids and makes a CLIENT span."""
+"""``httpx``: the transports (``HTTPTransport``, ``AsyncHTTPTransport``, what every ``Client`` and
+``AsyncClient`` sends through unless given another) carry the ids and make a CLIENT span per request sent.
+
+The transport is httpx's own extension point for what happens to each request; a redirect the client
+follows is a second request, with a span of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
 from django_prodkit.outbound.calls import OutboundCall, enabled, in_call
+from django_prodkit.outbound.patch import Arguments, Patch
 
 CLIENT = "httpx"
 
-_originals: tuple[Any, Any] | None = None
 
-
-def _send(self: httpx.Client, request: httpx.Request, **kwargs: Any) -> Any:
-    assert _originals is not None
-    if in_call.get() or not enabled(CLIENT):
-        return _originals[0](self, request, **kwargs)
+def _handle(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], arguments: Arguments) -> Any:
+    request = arguments.get(args, kwargs, "request")
+    if in_call.get() or not enabled(CLIENT) or not isinstance(request, httpx.Request):
+        return original(*args, **kwargs)
     with OutboundCall(request.method, str(request.url), request.headers) as call:
-        response = _originals[0](self, request, **kwargs)
-        call.status = response.status_code
+        response = original(*args, **kwargs)
+        call.status = getattr(response, "status_code", None)
     return response
 
 
-async def _asend(self: httpx.AsyncClient, request: httpx.Request, **kwargs: Any) -> Any:
-    assert _originals is not None
-    if in_call.get() or not enabled(CLIENT):
-        return await _originals[1](self, request, **kwargs)
+async def _ahandle(
+    original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], arguments: Arguments
+) -> Any:
+    request = arguments.get(args, kwargs, "request")
+    if in_call.get() or not enabled(CLIENT) or not isinstance(request, httpx.Request):
+        return await original(*args, **kwargs)
     with OutboundCall(request.method, str(request.url), request.headers) as call:
-        response = await _originals[1](self, request, **kwargs)
-        call.status = response.status_code
+        response = await original(*args, **kwargs)
+        call.status = getattr(response, "status_code", None)
     return response
+
+
+PATCHES = (
+    Patch(httpx.HTTPTransport, "handle_request", _handle),
+    Patch(httpx.AsyncHTTPTransport, "handle_async_request", _ahandle, is_async=True),
+)
 
 
 def install() -> None:
-    """Patch ``httpx.Client.send`` and ``httpx.AsyncClient.send`` (once)."""
-    global _originals
-    if _originals is None:
-        _originals = (httpx.Client.send, httpx.AsyncClient.send)
-        httpx.Client.send = _send  # type: ignore[method-assign]
-        httpx.AsyncClient.send = _asend  # type: ignore[method-assign]
+    """Wrap ``httpx.HTTPTransport.handle_request`` and ``httpx.AsyncHTTPTransport.handle_async_request`` (once)."""
+    for patch in PATCHES:
+        patch.install()
 
 
 def uninstall() -> None:
-    """Restore both ``send`` methods."""
-    global _originals
-    if _originals is not None:
-        httpx.Client.send, httpx.AsyncClient.send = _originals  # type: ignore[method-assign]
-        _originals = None
+    """Remove both wrappers (or turn them into pass-throughs under another library's)."""
+    for patch in PATCHES:
+        patch.uninstall()

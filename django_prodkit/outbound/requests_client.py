@@ -1,38 +1,41 @@
-"""``requests``: every ``Session.send`` (so ``requests.get`` too) carries the ids and makes a CLIENT span."""
+"""``requests``: every transport adapter's ``send`` (``HTTPAdapter``, the adapter ``Session`` mounts) carries
+the ids and makes a CLIENT span; ``requests.get`` and every ``Session`` go through it.
+
+A redirect followed by the session is a second request, with a span of its own.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-import requests
+from requests.adapters import HTTPAdapter
 
 from django_prodkit.outbound.calls import OutboundCall, enabled, in_call
+from django_prodkit.outbound.patch import Arguments, Patch
 
 CLIENT = "requests"
 
-_original: Any = None
 
-
-def _send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> Any:
-    if in_call.get() or not enabled(CLIENT):
-        return _original(self, request, **kwargs)
+def _send(original: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], arguments: Arguments) -> Any:
+    request = arguments.get(args, kwargs, "request")
+    if in_call.get() or not enabled(CLIENT) or request is None:
+        return original(*args, **kwargs)
+    # The prepared request's headers are requests' case-insensitive dict, owned by this request.
     with OutboundCall(request.method or "GET", request.url or "", request.headers) as call:
-        response = _original(self, request, **kwargs)
-        call.status = response.status_code
+        response = original(*args, **kwargs)
+        call.status = getattr(response, "status_code", None)
     return response
 
 
+PATCH = Patch(HTTPAdapter, "send", _send)
+
+
 def install() -> None:
-    """Patch ``requests.Session.send`` (once)."""
-    global _original
-    if _original is None:
-        _original = requests.Session.send
-        requests.Session.send = _send  # type: ignore[method-assign]
+    """Wrap ``requests.adapters.HTTPAdapter.send`` (once)."""
+    PATCH.install()
 
 
 def uninstall() -> None:
-    """Restore ``requests.Session.send``."""
-    global _original
-    if _original is not None:
-        requests.Session.send = _original  # type: ignore[method-assign]
-        _original = None
+    """Remove the wrapper (or turn it into a pass-through under another library's)."""
+    PATCH.uninstall()

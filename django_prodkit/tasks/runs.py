@@ -51,6 +51,23 @@ def outgoing_header() -> dict[str, Any]:
     return header
 
 
+def start_producer_span(system: str, task_id: str, task_name: str, destination: str | None = None) -> Span:
+    """The PRODUCER span of a task being sent, current (so the message carries it) until it ends; never raises."""
+    tracer = get_tracer()
+    if tracer is None:
+        return NOOP_SPAN
+    name = task_label(task_name)
+    attributes = {
+        "messaging.system": system,
+        "messaging.operation": "publish",
+        "task.id": str(task_id),
+        "task.name": name,
+    }
+    if destination:
+        attributes["messaging.destination.name"] = destination[:MAX_TASK_NAME_LENGTH]
+    return tracer.start_span(f"send {name}", "producer", attributes=attributes)
+
+
 def _valid_id(value: Any) -> str | None:
     return value if isinstance(value, str) and is_valid_request_id(value) else None
 
@@ -72,13 +89,13 @@ def task_label(name: str | None) -> str:
     return (name or "<unknown>")[:MAX_TASK_NAME_LENGTH]
 
 
-class TaskRun:
-    """One run of a task: its ids current for log lines, its span, and its count and duration when it ends.
+class RunContext:
+    """The ids of one task message made current (request id, task id and name, command id), until :meth:`reset`.
 
-    :meth:`finish` must be called in the same thread (and context) as the constructor.
+    The run of a task has one, and so has the worker's "received" line, written before the run starts.
     """
 
-    def __init__(self, system: str, task_id: str, task_name: str, header: Any = None) -> None:
+    def __init__(self, task_id: str, task_name: str, header: Any = None) -> None:
         header = header if isinstance(header, Mapping) else {}
         self.task_name = task_label(task_name)
         # A task run inline (Celery's eager mode, Django's immediate backend) keeps the request's id.
@@ -89,10 +106,30 @@ class TaskRun:
         if command_id is not None:
             fields["command_id"] = command_id
         self.request_id = request_id
+        self.fields = fields
         self._id_token = _set_request_id(request_id)
         self._bound = bind_contextvars(request_id=request_id, **fields)
         self._fields_token = set_work_fields(fields)
-        self.span = self._start_span(system, fields, _trace_carrier(header.get("trace")))
+
+    def reset(self) -> None:
+        """Restore the ids that were current before."""
+        reset_work_fields(self._fields_token)
+        reset_contextvars(**self._bound)
+        reset_request_id(self._id_token)
+
+
+class TaskRun:
+    """One run of a task: its ids current for log lines, its span, and its count and duration when it ends.
+
+    :meth:`finish` must be called in the same thread (and context) as the constructor.
+    """
+
+    def __init__(self, system: str, task_id: str, task_name: str, header: Any = None) -> None:
+        header = header if isinstance(header, Mapping) else {}
+        self.context = RunContext(task_id, task_name, header)
+        self.task_name = self.context.task_name
+        self.request_id = self.context.request_id
+        self.span = self._start_span(system, self.context.fields, _trace_carrier(header.get("trace")))
         self.started = time.perf_counter()
         self._finished = False
 
@@ -121,6 +158,4 @@ class TaskRun:
             record_task(self.task_name, outcome, elapsed)
         finally:
             self.span.end(error=outcome == FAILED)
-            reset_work_fields(self._fields_token)
-            reset_contextvars(**self._bound)
-            reset_request_id(self._id_token)
+            self.context.reset()

@@ -7,5 +7,6 @@ The ids of the current trace and span are on the unit of work's context, :mod:`d
 from __future__ import annotations
 
 from django_prodkit.context.trace import get_span_id, get_trace_id
+from django_prodkit.tracing.spans import span
 
-__all__ = ["get_span_id", "get_trace_id"]
+__all__ = ["get_span_id", "get_trace_id", "span"]

@@ -5,6 +5,7 @@ With both backends switched on, OpenTelemetry wins (``prodkit.E061`` says so).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
 import os
@@ -39,11 +40,17 @@ OTEL_ENVIRONMENT = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_HEADERS",
     "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_COMPRESSION",
+    "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+    "OTEL_TRACES_EXPORTER",
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 )
 
 _lock = threading.Lock()
+_exit_hook = False
 #: The configuration dict and environment the tracer was built for, the key they make, and the tracer.
 _current: tuple[Mapping[str, Any], tuple[str | None, ...], str, Tracer | None] | None = None
 
@@ -107,10 +114,17 @@ def _build_otel(config: Mapping[str, Any]) -> Tracer | None:
         from django_prodkit.tracing.otel.config import resolve
         from django_prodkit.tracing.otel.tracer import build_tracer
 
-        return build_tracer(resolve(config))
+        tracer = build_tracer(resolve(config))
     except Exception as exc:
         logger.warning("OpenTelemetry tracing could not be set up and is off (%s); run manage.py check.", exc)
         return None
+    global _exit_hook
+    if not _exit_hook:
+        # Processes without gunicorn's worker_exit (manage.py, uvicorn, runserver) send what is queued at
+        # exit too, within OTEL.SHUTDOWN_TIMEOUT.
+        _exit_hook = True
+        atexit.register(shutdown_tracing)
+    return tracer
 
 
 def _build(config: Mapping[str, Any]) -> Tracer | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from django_prodkit.conf import parse_bool, parse_csv
+from django_prodkit.conf.environment import parse_bool, parse_csv
 from django_prodkit.logging import configure_logging
 from django_prodkit.settings import security_hardening, session_hardening
 
@@ -26,6 +26,17 @@ def env_bool(name: str, default: bool) -> bool:
     """A boolean environment variable, strictly parsed ("maybe" is an error naming the variable)."""
     raw = os.environ.get(name)
     return default if raw is None else parse_bool(name, raw)
+
+
+def env_dimensions(name: str) -> dict[str, str]:
+    """``Name=value`` pairs separated by commas; an item without ``=`` is an error naming the variable."""
+    dimensions = {}
+    for item in parse_csv(name, os.environ.get(name, "")):
+        key, sep, value = (part.strip() for part in item.partition("="))
+        if not (sep and key and value):
+            raise ImproperlyConfigured(f"Environment variable {name}: {item!r} is not Name=value.")
+        dimensions[key] = value
+    return dimensions
 
 
 def env_int(name: str, default: int) -> int:
@@ -163,7 +174,16 @@ PRODKIT = {
     "CLOUDWATCH": {
         "MODE": os.environ.get("CLOUDWATCH_MODE", "emf"),
         "NAMESPACE": os.environ.get("CLOUDWATCH_NAMESPACE", SERVICE_NAME),
+        # Extra dimensions on every metric, "Environment=production,Team=blog"; the Terraform's alarms name the
+        # same ones (variable cloudwatch_dimensions feeds both).
+        "DIMENSIONS": env_dimensions("CLOUDWATCH_DIMENSIONS"),
     },
+    # What "working" means, and what pages: `manage.py prodkit_monitoring prometheus|grafana|cloudwatch` turns these
+    # into alerts and a dashboard; terraform/objectives.json is the CloudWatch output (docs/objectives.md).
+    "OBJECTIVES": [
+        {"NAME": "availability", "KIND": "availability", "TARGET": 99.9},
+        {"NAME": "latency", "KIND": "latency", "TARGET": 99, "THRESHOLD_MS": 350},
+    ],
 }
 
 # Celery: a worker on Redis when CELERY_BROKER_URL is set; without it (the demo, the tests) tasks run inline in

@@ -1,70 +1,44 @@
 # Amazon ECS Express Mode (var.platform = "ecs_express"): one resource gives the container a Fargate service, an
 # HTTPS Application Load Balancer with its certificate, security groups and auto scaling. AWS's own answer for
-# accounts that cannot create App Runner services.
-resource "aws_ecs_cluster" "app" {
-  count = local.express ? 1 : 0
-  name  = var.service_name
+# accounts that cannot create App Runner services. modules/express_service holds the service, its cluster, log group
+# and alarms; this file runs it in var.region, multi_region.tf in var.secondary_region.
+locals {
+  # The dimensions django-prodkit puts on its service-wide metrics: the service and var.cloudwatch_dimensions, which
+  # the container gets as CLOUDWATCH_DIMENSIONS. An alarm naming fewer or more matches no series.
+  # METRICS_INSTANCE (a dimension per task) defeats fixed alarms: the system check prodkit.W150 warns about it.
+  prodkit_dimensions = merge({ Service = var.service_name }, var.cloudwatch_dimensions)
+
+  # Everything both regions' services share (modules/express_service's `settings`).
+  express_service = {
+    service_name                 = var.service_name
+    container_port               = local.container_port
+    health_check_path            = local.health_check_path
+    cpu                          = var.cpu
+    memory                       = var.memory
+    environment                  = local.app_environment
+    execution_role_arn           = one(aws_iam_role.execution[*].arn)
+    infrastructure_role_arn      = one(aws_iam_role.infrastructure[*].arn)
+    task_role_arn                = aws_iam_role.instance.arn
+    min_tasks                    = var.min_instances
+    max_tasks                    = var.max_instances
+    cpu_target                   = var.express_cpu_target
+    log_retention_days           = var.log_retention_days
+    metric_namespace             = var.service_name
+    metric_dimensions            = local.prodkit_dimensions
+    error_rate_threshold_percent = local.error_rate_threshold_percent
+    latency_threshold_ms         = local.latency_threshold_ms
+    server_errors_per_minute     = local.server_errors_per_minute
+  }
 }
 
-# App Runner ships stdout to CloudWatch Logs by itself; here the JSON lines go to this group.
-resource "aws_cloudwatch_log_group" "app" {
-  count             = local.express ? 1 : 0
-  name              = "/ecs/${var.service_name}"
-  retention_in_days = var.log_retention_days
-}
+module "express" {
+  source = "./modules/express_service"
+  count  = local.express ? 1 : 0
 
-resource "aws_ecs_express_gateway_service" "app" {
-  count                   = local.express ? 1 : 0
-  service_name            = var.service_name
-  cluster                 = aws_ecs_cluster.app[0].name
-  execution_role_arn      = aws_iam_role.execution[0].arn
-  infrastructure_role_arn = aws_iam_role.infrastructure[0].arn
-  task_role_arn           = aws_iam_role.instance.arn
-  cpu                     = var.cpu
-  memory                  = var.memory
-  # The load balancer probes each task by its IP address; HealthCheckMiddleware answers before host validation.
-  health_check_path     = local.health_check_path
-  wait_for_steady_state = true
-
-  primary_container {
-    image          = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
-    container_port = local.container_port
-
-    aws_logs_configuration = [{
-      log_group         = aws_cloudwatch_log_group.app[0].name
-      log_stream_prefix = var.service_name
-    }]
-
-    dynamic "environment" {
-      for_each = local.app_environment
-      content {
-        name  = environment.key
-        value = environment.value
-      }
-    }
-
-    dynamic "secret" {
-      for_each = local.app_secrets
-      content {
-        name       = secret.key
-        value_from = secret.value
-      }
-    }
-  }
-
-  # App Runner's intent: at least one task always warm, at most ten. App Runner scales on requests in flight, which
-  # ECS does not measure; a sync gunicorn busy with requests is busy on CPU, so scale out above that average.
-  scaling_target = [{
-    min_task_count            = var.min_instances
-    max_task_count            = var.max_instances
-    auto_scaling_metric       = "AVERAGE_CPU"
-    auto_scaling_target_value = var.express_cpu_target
-  }]
-
-  # The deploy workflow rolls out new images (immutable tags); Terraform owns everything else.
-  lifecycle {
-    ignore_changes = [primary_container[0].image]
-  }
+  settings        = local.express_service
+  image           = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
+  secrets         = local.app_secrets
+  alarm_topic_arn = aws_sns_topic.alarms.arn
 
   # Kept until the service is gone: without its roles a deleting service hangs in DRAINING.
   depends_on = [
@@ -74,83 +48,34 @@ resource "aws_ecs_express_gateway_service" "app" {
   ]
 }
 
-# Without App Runner's metrics, the alarms watch django-prodkit's own (ENABLE_CLOUDWATCH_METRICS): the same
-# thresholds on RequestCount, Status5xx and ResponseTime in the service's namespace.
-locals {
-  prodkit_dimensions = { Service = var.service_name }
+# The resources lived in this file before the module: moved, not replaced. Replacing the service would destroy and
+# re-create it under the same name, which the provider refuses (hashicorp/terraform-provider-aws#47438).
+moved {
+  from = aws_ecs_cluster.app[0]
+  to   = module.express[0].aws_ecs_cluster.app
 }
 
-resource "aws_cloudwatch_metric_alarm" "express_error_rate" {
-  count               = local.express ? 1 : 0
-  alarm_name          = "${var.service_name}-error-rate"
-  alarm_description   = "More than 1 % of requests failed with a 5xx over 5 minutes."
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.error_rate_threshold_percent
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-
-  metric_query {
-    id          = "error_rate"
-    expression  = "IF(requests > 0, 100 * errors / requests, 0)"
-    label       = "5xx error rate (%)"
-    return_data = true
-  }
-
-  metric_query {
-    id = "errors"
-    metric {
-      namespace   = var.service_name
-      metric_name = "Status5xx"
-      dimensions  = local.prodkit_dimensions
-      period      = 300
-      stat        = "Sum"
-    }
-  }
-
-  metric_query {
-    id = "requests"
-    metric {
-      namespace   = var.service_name
-      metric_name = "RequestCount"
-      dimensions  = local.prodkit_dimensions
-      period      = 300
-      stat        = "Sum"
-    }
-  }
+moved {
+  from = aws_cloudwatch_log_group.app[0]
+  to   = module.express[0].aws_cloudwatch_log_group.app
 }
 
-resource "aws_cloudwatch_metric_alarm" "express_latency" {
-  count               = local.express ? 1 : 0
-  alarm_name          = "${var.service_name}-response-time"
-  alarm_description   = "Average response time above 500 ms for 3 consecutive minutes."
-  namespace           = var.service_name
-  metric_name         = "ResponseTime"
-  dimensions          = local.prodkit_dimensions
-  statistic           = "Average"
-  period              = 60
-  evaluation_periods  = 3
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.latency_threshold_ms
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+moved {
+  from = aws_ecs_express_gateway_service.app[0]
+  to   = module.express[0].aws_ecs_express_gateway_service.app
 }
 
-resource "aws_cloudwatch_metric_alarm" "express_server_errors" {
-  count               = local.express ? 1 : 0
-  alarm_name          = "${var.service_name}-5xx"
-  alarm_description   = "More than 10 responses with a 5xx status in one minute."
-  namespace           = var.service_name
-  metric_name         = "Status5xx"
-  dimensions          = local.prodkit_dimensions
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = local.server_errors_per_minute
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+moved {
+  from = aws_cloudwatch_metric_alarm.express_error_rate[0]
+  to   = module.express[0].aws_cloudwatch_metric_alarm.error_rate
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.express_latency[0]
+  to   = module.express[0].aws_cloudwatch_metric_alarm.latency
+}
+
+moved {
+  from = aws_cloudwatch_metric_alarm.express_server_errors[0]
+  to   = module.express[0].aws_cloudwatch_metric_alarm.server_errors
 }

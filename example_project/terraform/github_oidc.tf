@@ -53,6 +53,7 @@ resource "aws_iam_role_policy" "deploy" {
 
 # What the deploy job may do to the service, per platform: roll out a new image and watch it.
 locals {
+  express_service_arns = concat(module.express[*].service_arn, module.express_secondary[*].service_arn)
   deploy_statements = {
     apprunner = [
       {
@@ -73,13 +74,30 @@ locals {
         Sid      = "ExpressDeploy"
         Effect   = "Allow"
         Action   = ["ecs:UpdateExpressGatewayService", "ecs:DescribeExpressGatewayService"]
-        Resource = [local.service_arn]
+        Resource = local.express_service_arns
+      },
+      # wait_for_deployment.py follows the deployment the update started until ECS calls it SUCCESSFUL.
+      {
+        Sid      = "FindTheDeployment"
+        Effect   = "Allow"
+        Action   = ["ecs:ListServiceDeployments"]
+        Resource = local.express_service_arns
       },
       {
-        Sid      = "WaitForTheRollout"
+        Sid    = "FollowTheDeployment"
+        Effect = "Allow"
+        Action = ["ecs:DescribeServiceDeployments"]
+        Resource = [
+          for region in compact([var.region, local.two_regions ? var.secondary_region : ""]) :
+          "arn:aws:ecs:${region}:${data.aws_caller_identity.current.account_id}:service-deployment/${var.service_name}/${var.service_name}/*"
+        ]
+      },
+      # The second region's deploy step waits for ECR's replica of the image.
+      {
+        Sid      = "FindTheReplicatedImage"
         Effect   = "Allow"
-        Action   = ["ecs:DescribeServices"]
-        Resource = ["*"]
+        Action   = ["ecr:DescribeImages"]
+        Resource = ["arn:aws:ecr:*:${data.aws_caller_identity.current.account_id}:repository/${var.service_name}"]
       },
       {
         Sid      = "PassTaskRoles"

@@ -42,3 +42,16 @@ output "deploy_role_arn" {
   description = "Role the deploy workflow assumes through GitHub OIDC (the AWS_DEPLOY_ROLE_ARN secret); null without github_repository."
   value       = one(aws_iam_role.deploy[*].arn)
 }
+
+output "secondary_service_arn" {
+  description = "ARN of the second region's Express service (the deploy workflow's ECS_EXPRESS_SECONDARY_SERVICE_ARN); null with one region."
+  value       = one(module.express_secondary[*].service_arn)
+}
+
+output "failover_certificate_arns" {
+  description = "ACM certificates for failover_domain_name, by region, to add to each Express load balancer's HTTPS listener once (docs/deploying.md); empty with one region."
+  value = local.two_regions ? {
+    (var.region)           = aws_acm_certificate.failover[0].arn
+    (var.secondary_region) = aws_acm_certificate.failover_secondary[0].arn
+  } : {}
+}

@@ -24,6 +24,7 @@ locals {
     ENABLE_OTEL               = tostring(var.enable_otel)
     OTEL_AWS_SIGV4            = tostring(var.enable_otel)
     ENABLE_CLOUDWATCH_METRICS = tostring(var.enable_cloudwatch_metrics)
+    CLOUDWATCH_DIMENSIONS     = join(",", [for name, value in var.cloudwatch_dimensions : "${name}=${value}"])
   }
   app_secrets = {
     DJANGO_SECRET_KEY      = var.secret_key_secret_arn
@@ -31,13 +32,12 @@ locals {
     PRODKIT_METRICS_TOKENS = var.metrics_tokens_secret_arn
   }
 
-  # The origin CloudFront forwards to: the App Runner URL, or the Express service's endpoint (which the API may
-  # give with its scheme).
-  express_endpoints = [for service in aws_ecs_express_gateway_service.app : service.ingress_paths[0].endpoint]
+  # The origin CloudFront forwards to: the App Runner URL, the Express service's endpoint, or with a second
+  # region the Route 53 failover name in front of both Express services (multi_region.tf).
   origin_domain = (
     local.apprunner
     ? one(aws_apprunner_service.app[*].service_url)
-    : trimsuffix(trimprefix(one(local.express_endpoints), "https://"), "/")
+    : local.two_regions ? var.failover_domain_name : one(module.express[*].endpoint_host)
   )
-  service_arn = local.apprunner ? one(aws_apprunner_service.app[*].arn) : one(aws_ecs_express_gateway_service.app[*].service_arn)
+  service_arn = local.apprunner ? one(aws_apprunner_service.app[*].arn) : one(module.express[*].service_arn)
 }

@@ -114,6 +114,12 @@ variable "enable_cloudwatch_metrics" {
   default     = true
 }
 
+variable "cloudwatch_dimensions" {
+  description = "Extra CloudWatch dimensions on every django-prodkit metric (CLOUDWATCH_DIMENSIONS in the container), e.g. { Environment = \"production\" }; the alarms select by the same ones."
+  type        = map(string)
+  default     = {}
+}
+
 variable "cloudfront_price_class" {
   description = "CloudFront price class: PriceClass_100, PriceClass_200 or PriceClass_All."
   type        = string
@@ -128,6 +134,24 @@ variable "alarm_email" {
 
 variable "github_repository" {
   description = "owner/name of the GitHub repository whose deploy workflow may assume the deployment role through OIDC; empty to create no role."
+  type        = string
+  default     = ""
+}
+
+variable "secondary_region" {
+  description = "ECS Express only: a second AWS region to run the service in, behind Route 53 failover (multi_region.tf); empty for one region. Needs failover_domain_name, hosted_zone_id and the secrets replicated to that region."
+  type        = string
+  default     = ""
+}
+
+variable "failover_domain_name" {
+  description = "With secondary_region: the host name of the Route 53 failover pair (e.g. origin.api.example.com) that CloudFront uses as its origin."
+  type        = string
+  default     = ""
+}
+
+variable "hosted_zone_id" {
+  description = "With secondary_region: the Route 53 hosted zone that holds failover_domain_name."
   type        = string
   default     = ""
 }

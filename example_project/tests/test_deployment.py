@@ -81,13 +81,15 @@ def load_tf(path: Path) -> dict[str, Any]:
 
 
 class Terraform:
-    """Every ``.tf`` file merged: resources by type and name, variables, locals, outputs."""
+    """Every ``.tf`` file merged: resources by type and name, modules, variables, locals, outputs, moves."""
 
     def __init__(self, directory: Path) -> None:
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.modules: dict[str, dict[str, Any]] = {}
         self.variables: dict[str, dict[str, Any]] = {}
         self.locals: dict[str, Any] = {}
         self.outputs: dict[str, dict[str, Any]] = {}
+        self.moved: list[dict[str, str]] = []
         self.files = sorted(directory.glob("*.tf"))
         for path in self.files:
             parsed = load_tf(path)
@@ -95,6 +97,9 @@ class Terraform:
                 for kind, named in block.items():
                     for name, body in named.items():
                         self.resources[(kind.strip('"'), name.strip('"'))] = body
+            for block in parsed.get("module", []):
+                self.modules.update(block)
+            self.moved.extend(parsed.get("moved", []))
             for block in parsed.get("variable", []):
                 for name, body in block.items():
                     self.variables[name.strip('"')] = body
@@ -122,6 +127,12 @@ class Terraform:
 @pytest.fixture(scope="module")
 def tf() -> Terraform:
     return Terraform(TERRAFORM)
+
+
+@pytest.fixture(scope="module")
+def express() -> Terraform:
+    """modules/express_service: one region's Express service, cluster, log group and alarms."""
+    return Terraform(TERRAFORM / "modules" / "express_service")
 
 
 def block(body: dict[str, Any], name: str) -> dict[str, Any]:
@@ -215,24 +226,38 @@ def test_a_variable_selects_ecs_express_mode_or_app_runner(tf: Terraform) -> Non
         assert platform_count(tf, kind, name) == "both"
     required = {name: body["version"] for block_ in load_tf(TERRAFORM / "versions.tf")["terraform"]
                 for providers in block_["required_providers"] for name, body in providers.items()}  # fmt: skip
-    assert required["aws"].startswith(">= 6.23")  # the first provider with aws_ecs_express_gateway_service
+    # Not 6.23 (the first with the resource): its schema had blocks where these files write attribute lists.
+    assert required["aws"] == ">= 6.60, < 7.0"
 
 
-def test_ecs_express_service_has_app_runners_scaling_health_check_and_environment(tf: Terraform) -> None:
-    service = tf.resource("aws_ecs_express_gateway_service", "app")
+def setting(tf: Terraform, express: Terraform, module_value: str) -> Any:
+    """A module value ``${var.settings.x}`` resolved through the root's ``local.express_service``."""
+    match = re.fullmatch(r"\$\{var\.settings\.(\w+)\}", module_value)
+    assert match, module_value
+    assert match.group(1) in express.variables["settings"]["type"]
+    return tf.value(tf.locals["express_service"][match.group(1)])
+
+
+def test_ecs_express_service_has_app_runners_scaling_health_check_and_environment(
+    tf: Terraform, express: Terraform
+) -> None:
+    service = express.resource("aws_ecs_express_gateway_service", "app")
     (scaling,) = service["scaling_target"]
-    assert (tf.value(scaling["min_task_count"]), tf.value(scaling["max_task_count"])) == (1, 10)
+    assert (setting(tf, express, scaling["min_task_count"]), setting(tf, express, scaling["max_task_count"])) == (1, 10)
     assert scaling["auto_scaling_metric"] in ("AVERAGE_CPU", "AVERAGE_MEMORY", "REQUEST_COUNT_PER_TARGET")
-    assert 0 < tf.value(scaling["auto_scaling_target_value"]) <= 100
-    assert tf.value(service["health_check_path"]) == HEALTH_PATH
+    assert 0 < setting(tf, express, scaling["auto_scaling_target_value"]) <= 100
+    assert setting(tf, express, service["health_check_path"]) == HEALTH_PATH
     assert service["wait_for_steady_state"] is True
     (container,) = service["primary_container"]
-    assert tf.value(container["container_port"]) == 8080
-    assert container["image"] == "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
+    assert setting(tf, express, container["container_port"]) == 8080
+    assert container["image"] == "${var.image}"
+    assert tf.modules["express"]["image"] == "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
     dynamic = {name: body for entry in container["dynamic"] for name, body in entry.items()}
     # The same maps App Runner's service is given, so both platforms run the container alike.
-    assert dynamic["environment"]["for_each"] == "${local.app_environment}"
-    assert dynamic["secret"]["for_each"] == "${local.app_secrets}"
+    assert dynamic["environment"]["for_each"] == "${var.settings.environment}"
+    assert tf.locals["express_service"]["environment"] == "${local.app_environment}"
+    assert dynamic["secret"]["for_each"] == "${var.secrets}"
+    assert tf.modules["express"]["secrets"] == "${local.app_secrets}"
     assert dynamic["secret"]["content"] == [{"name": "${secret.key}", "value_from": "${secret.value}"}]
     apprunner = tf.resource("aws_apprunner_service", "app")
     image = block(block(block(apprunner, "source_configuration"), "image_repository"), "image_configuration")
@@ -244,7 +269,25 @@ def test_ecs_express_service_has_app_runners_scaling_health_check_and_environmen
     assert tf.locals["platform_hosts"] == '${local.apprunner ? ".awsapprunner.com" : ".on.aws"}'
     assert "local.apprunner" in environment["ENABLE_XRAY"]  # no X-Ray daemon beside an Express task
     assert service["lifecycle"][0]["ignore_changes"] == ["${primary_container[0].image}"]
-    assert service["task_role_arn"] == "${aws_iam_role.instance.arn}"
+    assert tf.locals["express_service"]["task_role_arn"] == "${aws_iam_role.instance.arn}"
+    assert tf.modules["express"]["count"] == "${local.express ? 1 : 0}"
+
+
+def test_the_module_took_over_the_express_resources_without_replacing_them(tf: Terraform, express: Terraform) -> None:
+    """Destroying and re-creating the service under its name fails (provider issue #47438): moved blocks instead."""
+    moves = {move["from"]: move["to"] for move in tf.moved}
+    for old, new in [
+        ("aws_ecs_cluster.app", "aws_ecs_cluster.app"),
+        ("aws_cloudwatch_log_group.app", "aws_cloudwatch_log_group.app"),
+        ("aws_ecs_express_gateway_service.app", "aws_ecs_express_gateway_service.app"),
+        ("aws_cloudwatch_metric_alarm.express_error_rate", "aws_cloudwatch_metric_alarm.error_rate"),
+        ("aws_cloudwatch_metric_alarm.express_latency", "aws_cloudwatch_metric_alarm.latency"),
+        ("aws_cloudwatch_metric_alarm.express_server_errors", "aws_cloudwatch_metric_alarm.server_errors"),
+    ]:
+        assert moves.pop(f"${{{old}[0]}}") == f"${{module.express[0].{new}}}"
+        kind, name = new.split(".")
+        assert (kind, name) in express.resources
+    assert moves == {}
 
 
 def test_ecs_express_roles_use_the_managed_policies(tf: Terraform) -> None:
@@ -262,36 +305,48 @@ def test_ecs_express_roles_use_the_managed_policies(tf: Terraform) -> None:
     assert set(statements) == {"apprunner", "ecs_express"}
     express_actions = {action for statement in statements["ecs_express"] for action in statement["Action"]}
     assert {"ecs:UpdateExpressGatewayService", "ecs:DescribeExpressGatewayService"} <= express_actions
+    # What wait_for_deployment.py calls, on the service and on its deployments.
+    assert {"ecs:ListServiceDeployments", "ecs:DescribeServiceDeployments"} <= express_actions
+    (describe,) = [st for st in statements["ecs_express"] if st["Action"] == ["ecs:DescribeServiceDeployments"]]
+    assert ":service-deployment/${var.service_name}/${var.service_name}/*" in describe["Resource"]
 
 
-def test_cloudfront_fronts_the_selected_service(tf: Terraform) -> None:
+def test_cloudfront_fronts_the_selected_service(tf: Terraform, express: Terraform) -> None:
     origin = block(tf.resource("aws_cloudfront_distribution", "app"), "origin")
     assert origin["domain_name"] == "${local.origin_domain}"
     domain = tf.locals["origin_domain"]
     assert "aws_apprunner_service.app[*].service_url" in domain
-    assert "local.express_endpoints" in domain
-    assert 'trimprefix(one(local.express_endpoints), "https://")' in domain
-    assert "aws_ecs_express_gateway_service.app" in tf.locals["express_endpoints"]
+    assert "local.two_regions ? var.failover_domain_name : one(module.express[*].endpoint_host)" in domain
+    endpoint = express.outputs["endpoint_host"]["value"]
+    assert 'trimprefix(aws_ecs_express_gateway_service.app.ingress_paths[0].endpoint, "https://")' in endpoint
 
 
-def test_ecs_express_alarms_watch_django_prodkits_own_metrics(tf: Terraform) -> None:
+def test_ecs_express_alarms_watch_django_prodkits_own_metrics(tf: Terraform, express: Terraform) -> None:
     from django_prodkit.cloudwatch.aggregator import STATUS_CLASSES
     from django_prodkit.cloudwatch.config import SERVICE_DIMENSION
     from django_prodkit.cloudwatch.emf import REQUEST_COUNT, RESPONSE_TIME
 
     server_errors = "Status" + STATUS_CLASSES[-1]
-    rate = alarm(tf, "express_error_rate")
+    rate = alarm(express, "error_rate")
     queries = {q["id"]: q for q in rate["metric_query"]}
     assert block(queries["errors"], "metric")["metric_name"] == server_errors
     assert block(queries["requests"], "metric")["metric_name"] == REQUEST_COUNT
-    assert tf.value(rate["threshold"]) == 1
-    assert alarm(tf, "express_latency")["metric_name"] == RESPONSE_TIME
-    assert tf.value(alarm(tf, "express_latency")["threshold"]) == 500
-    assert alarm(tf, "express_server_errors")["metric_name"] == server_errors
-    assert tf.value(alarm(tf, "express_server_errors")["threshold"]) == 10
-    assert tf.locals["prodkit_dimensions"] == {SERVICE_DIMENSION: "${var.service_name}"}
-    for name in ("express_error_rate", "express_latency", "express_server_errors"):
-        assert platform_count(tf, "aws_cloudwatch_metric_alarm", name) == "ecs_express"
+    assert setting(tf, express, rate["threshold"]) == 1
+    assert alarm(express, "latency")["metric_name"] == RESPONSE_TIME
+    assert setting(tf, express, alarm(express, "latency")["threshold"]) == 500
+    assert alarm(express, "server_errors")["metric_name"] == server_errors
+    assert setting(tf, express, alarm(express, "server_errors")["threshold"]) == 10
+    for name in ("error_rate", "latency", "server_errors"):
+        assert alarm(express, name)["alarm_actions"] == ["${var.alarm_topic_arn}"]
+        queries = alarm(express, name).get("metric_query", [])
+        dimensions = [block(q, "metric")["dimensions"] for q in queries if "metric" in q]
+        assert set(dimensions or [alarm(express, name)["dimensions"]]) == {"${var.settings.metric_dimensions}"}
+    assert tf.locals["express_service"]["metric_dimensions"] == "${local.prodkit_dimensions}"
+    # The service and the extra dimensions the container is given: the alarms follow the configuration.
+    assert tf.locals["prodkit_dimensions"] == (
+        f"${{merge({{{SERVICE_DIMENSION} = var.service_name}}, var.cloudwatch_dimensions)}}"
+    )
+    assert "var.cloudwatch_dimensions" in tf.locals["app_environment"]["CLOUDWATCH_DIMENSIONS"]
     for name in ("error_rate", "latency", "server_errors"):
         assert platform_count(tf, "aws_cloudwatch_metric_alarm", name) == "apprunner"
 
@@ -301,7 +356,7 @@ def test_terraform_fmt_accepts_the_files() -> None:
 
     terraform = require_tool("terraform")
     result = subprocess.run(
-        [terraform, "fmt", "-check", "-diff", "-no-color"], cwd=TERRAFORM, capture_output=True, text=True,
+        [terraform, "fmt", "-check", "-recursive", "-diff", "-no-color"], cwd=TERRAFORM, capture_output=True, text=True,
         timeout=60, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -428,9 +483,19 @@ def test_deploy_to_ecs_express_mode_when_terraform_chose_it(tf: Terraform) -> No
     assert "role-to-assume" in steps
     assert "aws-access-key-id" not in steps
     assert "build-push-action" in steps
-    assert "aws ecs update-express-gateway-service" in steps
-    assert ".image = $image" in steps  # only the image changes; environment and secrets are kept
-    assert "aws ecs wait services-stable" in steps
+    # services-stable is green after an automatic rollback; the deployment itself must end SUCCESSFUL.
+    assert "services-stable" not in steps
+    assert 'wait_for_deployment.py --service-arn "$SERVICE_ARN" --image "$IMAGE"' in steps
+    # The second region, when there is one: the same script on ECR's replica of the image.
+    (second,) = [step for step in job["steps"] if step.get("if") == "vars.SECONDARY_REGION != ''"]
+    assert second["env"]["AWS_REGION"] == "${{ vars.SECONDARY_REGION }}"
+    assert '--region "$AWS_REGION"' in second["run"]
+    assert "aws ecr describe-images" in second["run"]
+    assert tf.outputs["secondary_service_arn"]["value"] == "${one(module.express_secondary[*].service_arn)}"
+    wait_timeout = job["timeout-minutes"]
+    from deploy.wait_for_deployment import BAKE_MARGIN, DEFAULT_TIMEOUT
+
+    assert wait_timeout * 60 > DEFAULT_TIMEOUT + BAKE_MARGIN
     assert HEALTH_PATH in steps
     assert "vars.ECS_EXPRESS_SERVICE_ARN" in steps
 
@@ -542,3 +607,64 @@ def test_start_sh_rejects_a_bad_boolean() -> None:
     )
     assert result.returncode == 2
     assert "DJANGO_MIGRATE_ON_START=maybe is not a boolean" in result.stderr
+
+
+# --- Two regions ------------------------------------------------------------------------------------------------------
+
+
+def test_a_second_region_is_one_variable_away(tf: Terraform) -> None:
+    """The plan's intent with secondary_region set: two services, the failover pair, readiness health checks."""
+    assert tf.variables["secondary_region"]["default"] == ""  # one region unless asked
+    assert tf.locals["two_regions"] == '${local.express && var.secondary_region != ""}'
+    primary, secondary = tf.modules["express"], tf.modules["express_secondary"]
+    assert primary["source"] == secondary["source"] == "./modules/express_service"
+    assert secondary["count"] == "${local.two_regions ? 1 : 0}"
+    assert secondary["providers"] == {"aws": "${aws.secondary}"}
+    assert primary["settings"] == secondary["settings"] == "${local.express_service}"  # the same service twice
+    # Region-bound values: the replicated image, the replicated secrets, an alarm topic in that region.
+    assert secondary["image"] == "${local.secondary_image}"
+    assert "amazonaws.com/${var.service_name}:${var.image_tag}" in tf.locals["secondary_image"]
+    assert "ecr.${var.secondary_region}." in tf.locals["secondary_image"]
+    assert ":${var.secondary_region}:" in tf.locals["secondary_secrets"]
+    assert secondary["alarm_topic_arn"] == "${aws_sns_topic.alarms_secondary[0].arn}"
+    replication = tf.resource("aws_ecr_replication_configuration", "secondary")
+    rule = block(block(replication, "replication_configuration"), "rule")
+    assert block(rule, "destination")["region"] == "${var.secondary_region}"
+
+    # The failover pair: PRIMARY is the first region's endpoint, SECONDARY the second's, each with a health check.
+    targets = tf.locals["failover_targets"]
+    assert "PRIMARY = one(module.express[*].endpoint_host)" in targets
+    assert "SECONDARY = one(module.express_secondary[*].endpoint_host)" in targets
+    record = tf.resource("aws_route53_record", "failover")
+    assert record["for_each"] == "${local.failover_targets}"
+    assert record["name"] == "${var.failover_domain_name}"
+    assert block(record, "failover_routing_policy")["type"] == "${each.key}"
+    assert record["health_check_id"] == "${aws_route53_health_check.region[each.key].id}"
+    check = tf.resource("aws_route53_health_check", "region")
+    assert check["for_each"] == "${local.failover_targets}"
+    assert (check["type"], check["port"], check["enable_sni"]) == ("HTTPS", 443, True)
+    assert check["fqdn"] == "${each.value}"  # each region probed directly, not through CloudFront
+
+    from django.urls import reverse
+
+    assert tf.value(check["resource_path"]) == reverse("prodkit:readiness")
+    # CloudFront's origin is the failover name, whose certificate exists in both regions.
+    assert "var.failover_domain_name" in tf.locals["origin_domain"]
+    for name in ("failover", "failover_secondary"):
+        assert tf.resource("aws_acm_certificate", name)["domain_name"] == "${var.failover_domain_name}"
+    assert tf.resource("aws_acm_certificate", "failover_secondary")["provider"] == "${aws.secondary}"
+
+
+def test_cloudwatch_dimensions_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from example_project.settings import env_dimensions
+
+    monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", "Environment=production, Team = blog")
+    assert env_dimensions("CLOUDWATCH_DIMENSIONS") == {"Environment": "production", "Team": "blog"}
+    monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", "")
+    assert env_dimensions("CLOUDWATCH_DIMENSIONS") == {}
+    for bad in ("production", "=x", "Team="):
+        monkeypatch.setenv("CLOUDWATCH_DIMENSIONS", bad)
+        with pytest.raises(ImproperlyConfigured, match=f"CLOUDWATCH_DIMENSIONS: '{re.escape(bad)}' is not Name=value"):
+            env_dimensions("CLOUDWATCH_DIMENSIONS")

@@ -94,6 +94,8 @@ def test_xray_and_cloudwatch_are_switched_on_by_environment_variables(tmp_path: 
                 "ENABLE_XRAY": "true",
                 "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{daemon.getsockname()[1]}",
                 "ENABLE_CLOUDWATCH_METRICS": "true",
+                # As the Terraform passes var.cloudwatch_dimensions; its alarms select by Service and these.
+                "CLOUDWATCH_DIMENSIONS": "Environment=e2e",
             }
         )
         ids = set()
@@ -115,6 +117,9 @@ def test_xray_and_cloudwatch_are_switched_on_by_environment_variables(tmp_path: 
     documents = [json.loads(line) for line in server.output().splitlines() if line.startswith('{"_aws"')]
     assert documents, server.output()[-3000:]
     assert {m["Namespace"] for d in documents for m in d["_aws"]["CloudWatchMetrics"]} == {"blog-api"}
+    service_sets = {tuple(m["Dimensions"][0]) for d in documents for m in d["_aws"]["CloudWatchMetrics"]}
+    assert service_sets == {("Service", "Environment")}
+    assert {(d["Service"], d["Environment"]) for d in documents} == {("blog-api", "e2e")}
     assert sum(d["RequestCount"] for d in documents) == served
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import NoReverseMatch, reverse
 
 import django_prodkit
 from django_prodkit.loadtest import cli
@@ -14,6 +19,12 @@ from django_prodkit.loadtest.config import ConfigError, parse_url
 from django_prodkit.loadtest.options import Plan
 from django_prodkit.loadtest.outcome import LoadTestError, RunResult
 from django_prodkit.loadtest.serve import DEFAULT_HEALTH_PATH, DEFAULT_START_TIMEOUT, GunicornServer, ServeError
+from django_prodkit.loadtest.server_metrics import MetricsReader
+
+METRICS_URL_NAME = "prodkit:metrics"
+# The server reads its tokens from here (django_prodkit.conf) and its multiprocess directory from there.
+TOKENS_ENV = "PRODKIT_METRICS_TOKENS"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Command(BaseCommand):
@@ -50,11 +61,18 @@ class Command(BaseCommand):
             help="seconds to get healthy (default: %(default)g)",
         )
         serve.add_argument("--health-path", default=DEFAULT_HEALTH_PATH, help="(default: %(default)s)")
+        serve.add_argument(
+            "--serve-log",
+            type=Path,
+            metavar="FILE",
+            help="write gunicorn's output here (default: its last lines are printed when requests fail)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["serve"]:
-            if options["url"]:
-                raise CommandError("--serve starts its own server: leave out --url", returncode=cli.EXIT_USAGE)
+            if options["url"] or options["server_metrics"]:
+                message = "--serve starts its own server and reads its metrics: leave out --url and --server-metrics"
+                raise CommandError(message, returncode=cli.EXIT_USAGE)
             for name in ("serve_workers", "serve_threads"):
                 if options[name] < 1:
                     message = f"--{name.replace('_', '-')} must be at least 1"
@@ -79,6 +97,7 @@ class Command(BaseCommand):
         wsgi = getattr(settings, "WSGI_APPLICATION", None)
         if not wsgi:
             raise ServeError("--serve needs settings.WSGI_APPLICATION")
+        metrics_path, token, env = _served_metrics()
         server = GunicornServer(
             wsgi,
             settings.SETTINGS_MODULE,
@@ -86,20 +105,49 @@ class Command(BaseCommand):
             threads=options["serve_threads"],
             health_path=options["health_path"],
             start_timeout=options["serve_timeout"],
+            log_path=options["serve_log"],
+            env=env,
         )
-        try:
-            server.launch()
-            self.stdout.write(f"Started gunicorn (pid {server.pid}) serving {server.app} at {server.url}")
-            self.stdout.flush()
-            server.wait_healthy()
+        with tempfile.TemporaryDirectory(prefix="prodkit-loadtest-metrics-") as multiproc:
+            if metrics_path is not None and not os.environ.get(MULTIPROC_ENV):
+                # Every worker's counts in one place, so the server's view is the whole server's.
+                server.extra_env[MULTIPROC_ENV] = multiproc
             try:
-                config = replace(plan.config, target=parse_url(server.url))
-            except ConfigError as exc:
-                raise ServeError(str(exc)) from None
-            return cli.run_plan(replace(plan, config=config), out, err, options["no_uvloop"])
-        finally:
-            server.stop()
-            self.stdout.write(f"Stopped gunicorn (pid {server.pid})")
+                server.launch()
+                self.stdout.write(f"Started gunicorn (pid {server.pid}) serving {server.app} at {server.url}")
+                self.stdout.flush()
+                server.wait_healthy()
+                try:
+                    config = replace(plan.config, target=parse_url(server.url))
+                except ConfigError as exc:
+                    raise ServeError(str(exc)) from None
+                reader = None if metrics_path is None else MetricsReader(server.url + metrics_path, token)
+                served = replace(plan, config=config, server_metrics=reader)
+                result = cli.run_plan(served, out, err, options["no_uvloop"])
+                self._server_output(server, result, options["serve_log"], err)
+                return result
+            finally:
+                server.stop()
+                self.stdout.write(f"Stopped gunicorn (pid {server.pid})")
+
+    def _server_output(self, server: GunicornServer, result: RunResult, log: Path | None, err: cli.Stream) -> None:
+        """Where to look when requests failed: the --serve-log file, or gunicorn's last lines."""
+        if log is not None:
+            err.write(f"gunicorn's output is in {log}\n")
+        elif result.results.total.failed:
+            tail = server.output() or "(nothing)"
+            err.write(f"Requests failed; gunicorn's last lines (--serve-log FILE keeps all of them):\n{tail}\n")
+
+
+def _served_metrics() -> tuple[str | None, str, dict[str, str]]:
+    """The project's prodkit metrics path (None without one), a token for this run only, and gunicorn's env."""
+    try:
+        path = reverse(METRICS_URL_NAME)
+    except NoReverseMatch:
+        return None, "", {}
+    token = secrets.token_urlsafe(32)
+    tokens = ",".join(filter(None, [os.environ.get(TOKENS_ENV, ""), token]))
+    return path, token, {TOKENS_ENV: tokens}
 
 
 class _Stream:

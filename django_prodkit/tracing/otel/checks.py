@@ -1,4 +1,5 @@
-"""System checks for OpenTelemetry tracing and outbound propagation (``prodkit.E060``-``E064``, ``W060``-``W062``).
+"""System checks for OpenTelemetry tracing and outbound propagation (``prodkit.E060``-``E064``, ``W060``-``W062``,
+``W110``-``W111``).
 
 Nothing of OpenTelemetry is imported here: installed packages are looked up with ``importlib.util.find_spec``.
 """
@@ -16,7 +17,15 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from django_prodkit.conf import get_config
-from django_prodkit.tracing.otel.config import OTEL_EXTRA, parse_propagators, parse_sampler
+from django_prodkit.tracing.otel.config import (
+    EXPORTER_ENV,
+    EXPORTERS,
+    OTEL_EXTRA,
+    parse_propagators,
+    parse_sampler,
+    split_exporters,
+    unsupported_protocol,
+)
 
 #: The tracing middleware under its name and its older alias.
 TRACING_MIDDLEWARE = ("django_prodkit.middleware.TracingMiddleware", "django_prodkit.middleware.XRayMiddleware")
@@ -33,6 +42,8 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.W060": "OpenTelemetry tracing is on but TracingMiddleware is not in MIDDLEWARE.",
     "prodkit.W061": "Both OTEL.ENABLED and XRAY.ENABLED are on; OpenTelemetry is used.",
     "prodkit.W062": "PROPAGATE_OUTBOUND names an HTTP client that is not installed.",
+    "prodkit.W110": "OTEL_TRACES_EXPORTER names an exporter django-prodkit does not build.",
+    "prodkit.W111": "The OTLP protocol variable asks for another protocol than http/protobuf.",
 }
 
 
@@ -96,6 +107,7 @@ def _enabled(config: Mapping[str, Any]) -> list[checks.CheckMessage]:
                     str(exc), hint="See the environment variables in the settings reference.", id="prodkit.E062"
                 )
             )
+    messages.extend(_exporters())
     if otel["ENDPOINT"] and urlsplit(otel["ENDPOINT"]).scheme not in ("http", "https"):
         messages.append(
             checks.Error(
@@ -118,6 +130,30 @@ def _enabled(config: Mapping[str, Any]) -> list[checks.CheckMessage]:
                 "Both OTEL.ENABLED and XRAY.ENABLED are on; only OpenTelemetry traces requests.",
                 hint="Turn one off (ENABLE_XRAY=false); the collector can still send to X-Ray.",
                 id="prodkit.W061",
+            )
+        )
+    return messages
+
+
+def _exporters() -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    unknown = split_exporters(os.environ)[1]
+    if unknown:
+        messages.append(
+            checks.Warning(
+                f"{EXPORTER_ENV} names exporters django-prodkit does not build, which are skipped: "
+                f"{', '.join(unknown)}.",
+                hint=f"Use a comma list of {', '.join(EXPORTERS)}; a collector can forward to other backends.",
+                id="prodkit.W110",
+            )
+        )
+    protocol = unsupported_protocol(os.environ)
+    if protocol:
+        messages.append(
+            checks.Warning(
+                f"{protocol}: django-prodkit exports OTLP over HTTP with protobuf only, and does.",
+                hint="Point the endpoint at the collector's OTLP/HTTP port (4318) and unset the variable.",
+                id="prodkit.W111",
             )
         )
     return messages

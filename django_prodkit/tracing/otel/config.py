@@ -1,8 +1,8 @@
 """The OpenTelemetry backend's settings: ``PRODKIT["OTEL"]`` plus the standard ``OTEL_*`` variables it reads.
 
 Nothing of OpenTelemetry is imported here, so the system checks can validate a configuration without it.
-The variables the SDK and the OTLP exporter read themselves (``OTEL_EXPORTER_OTLP_*``, ``OTEL_BSP_*``,
-``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``) are left to them.
+The variables the SDK and the OTLP exporter read themselves (``OTEL_EXPORTER_OTLP_*`` and their ``_TRACES_``
+forms, ``OTEL_BSP_*``, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``) are left to them.
 """
 
 from __future__ import annotations
@@ -22,6 +22,14 @@ SAMPLER_ARG_ENV = "OTEL_TRACES_SAMPLER_ARG"
 PROPAGATORS_ENV = "OTEL_PROPAGATORS"
 TRACES_ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+EXPORTER_ENV = "OTEL_TRACES_EXPORTER"
+#: The protocol variables, the traces one first (it wins): only OTLP over HTTP with protobuf is built in.
+PROTOCOL_ENVS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+PROTOCOL = "http/protobuf"
+
+#: The values of ``OTEL_TRACES_EXPORTER`` this backend understands (a comma list of them); ``none`` exports nothing.
+EXPORTERS = ("otlp", "console", "none")
+DEFAULT_EXPORTERS = ("otlp",)
 
 #: The samplers of the OpenTelemetry specification's ``OTEL_TRACES_SAMPLER`` this backend understands.
 SAMPLERS = (
@@ -55,6 +63,9 @@ class OtelSettings:
     trust_incoming: bool
     sigv4: bool
     region: str | None
+    exporters: tuple[str, ...] = DEFAULT_EXPORTERS
+    global_provider: bool = True
+    shutdown_timeout: float = 2.0
 
 
 def parse_sampler(environ: Mapping[str, str]) -> tuple[str, float]:
@@ -86,6 +97,25 @@ def parse_propagators(environ: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(name for name in names if name in ("tracecontext", "xray"))
 
 
+def split_exporters(environ: Mapping[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``OTEL_TRACES_EXPORTER`` as (the known exporters to build, the unknown names); ``none`` alone builds none."""
+    raw = environ.get(EXPORTER_ENV, "").strip()
+    names = tuple(dict.fromkeys(name.strip().lower() for name in raw.split(",") if name.strip()))
+    if not names:
+        return DEFAULT_EXPORTERS, ()
+    unknown = tuple(name for name in names if name not in EXPORTERS)
+    return tuple(name for name in names if name in EXPORTERS and name != "none"), unknown
+
+
+def unsupported_protocol(environ: Mapping[str, str]) -> str | None:
+    """The OTLP protocol variable's value when it names one other than ``http/protobuf``, else ``None``."""
+    for name in PROTOCOL_ENVS:
+        value = environ.get(name, "").strip().lower()
+        if value:
+            return None if value == PROTOCOL else f"{name}={value}"
+    return None
+
+
 def endpoint_of(settings: OtelSettings, environ: Mapping[str, str], region: str | None) -> str | None:
     """The traces URL to pass to the exporter; ``None`` leaves the standard variables to the exporter."""
     if settings.endpoint:
@@ -111,4 +141,7 @@ def resolve(config: Mapping[str, Any], environ: Mapping[str, str] = os.environ) 
         trust_incoming=otel["TRUST_INCOMING_SAMPLING"],
         sigv4=otel["AWS_SIGV4"],
         region=otel["AWS_REGION"],
+        exporters=split_exporters(environ)[0],
+        global_provider=otel["GLOBAL_PROVIDER"],
+        shutdown_timeout=otel["SHUTDOWN_TIMEOUT"],
     )

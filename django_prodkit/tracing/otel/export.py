@@ -1,4 +1,7 @@
-"""Getting spans out: a batch processor started in each worker after the fork, and an exporter that is quiet.
+"""Getting spans out: batch processors started in each worker after the fork, and an OTLP exporter that is quiet.
+
+``OTEL_TRACES_EXPORTER`` chooses the exporters (``otlp``, ``console``, both, or ``none``); each gets its own
+batch processor, as the SDK's own configuration does.
 
 A dead or hanging collector must never slow a request, fill memory or flood the log. Requests only append
 to the batch processor's bounded queue (``OTEL_BSP_MAX_QUEUE_SIZE``, spans beyond it are dropped); the
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +21,7 @@ from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter, SpanExportResult
 
 logger = logging.getLogger("django_prodkit.tracing")
 
@@ -99,18 +103,64 @@ class QuietExporter(SpanExporter):
         return True
 
 
-class ForkAwareProcessor(SpanProcessor):
-    """Makes its batch processor (and so its thread) in the process that ends the first span.
+def bounded(call: Callable[[], object], timeout: float) -> bool:
+    """Run ``call`` in a daemon thread for at most ``timeout`` seconds; whether it finished (it never raises).
 
-    A gunicorn master that imported the application (``--preload``) never ends a span, so it never starts
-    an export thread; each worker starts its own after the fork.
+    A batch processor's shutdown waits for its export, and an export to a collector that does not answer
+    takes the exporter's timeout and retries: an exiting worker must not wait for that.
     """
 
-    def __init__(self, factory: Callable[[], SpanProcessor]) -> None:
+    def run() -> None:
+        try:
+            call()
+        except Exception:
+            logger.warning("OpenTelemetry tracing: could not flush the spans at shutdown.")
+
+    thread = threading.Thread(target=run, name="prodkit-otel-shutdown", daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.0))
+    return not thread.is_alive()
+
+
+class FanOut(SpanProcessor):
+    """Several processors as one (one per exporter), as the SDK's own configuration builds them."""
+
+    def __init__(self, processors: Sequence[SpanProcessor]) -> None:
+        self._processors = tuple(processors)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        """Nothing to do when a span starts."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Queue the span in every processor."""
+        for processor in self._processors:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        """Shut every processor down."""
+        for processor in self._processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Flush every processor."""
+        flushed = [processor.force_flush(timeout_millis) for processor in self._processors]
+        return all(flushed)
+
+
+class ForkAwareProcessor(SpanProcessor):
+    """Makes its batch processors (and so their threads) in the process that ends the first span.
+
+    A gunicorn master that imported the application (``--preload``) never ends a span, so it never starts
+    an export thread; each worker starts its own after the fork. :meth:`shutdown` waits at most
+    ``shutdown_timeout`` seconds (``OTEL.SHUTDOWN_TIMEOUT``); spans not sent by then are dropped.
+    """
+
+    def __init__(self, factory: Callable[[], SpanProcessor], shutdown_timeout: float = 2.0) -> None:
         self._factory = factory
         self._processor: SpanProcessor | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self.shutdown_timeout = shutdown_timeout
 
     def _current(self) -> SpanProcessor:
         processor = self._processor
@@ -130,10 +180,18 @@ class ForkAwareProcessor(SpanProcessor):
         self._current().on_end(span)
 
     def shutdown(self) -> None:
-        """Export what is queued in this process and stop its thread."""
-        if self._processor is not None and self._pid == os.getpid():
-            self._processor.shutdown()
-            self._processor = None
+        """Export what is queued in this process and stop its threads, waiting at most ``shutdown_timeout``."""
+        processor = self._processor
+        self._processor = None
+        if (
+            processor is not None
+            and self._pid == os.getpid()
+            and not bounded(processor.shutdown, self.shutdown_timeout)
+        ):
+            logger.warning(
+                "OpenTelemetry tracing: spans still queued after %g s at shutdown were dropped.",
+                self.shutdown_timeout,
+            )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued in this process."""
@@ -142,9 +200,19 @@ class ForkAwareProcessor(SpanProcessor):
         return True
 
 
-def batch_processor(exporter: SpanExporter) -> ForkAwareProcessor:
-    """A :class:`BatchSpanProcessor` per process over ``exporter`` (``OTEL_BSP_*`` apply)."""
-    return ForkAwareProcessor(lambda: BatchSpanProcessor(exporter))
+def batch_processor(exporters: Sequence[SpanExporter], shutdown_timeout: float = 2.0) -> ForkAwareProcessor:
+    """A :class:`BatchSpanProcessor` per exporter and process (``OTEL_BSP_*`` apply)."""
+
+    def factory() -> SpanProcessor:
+        processors = [BatchSpanProcessor(exporter) for exporter in exporters]
+        return processors[0] if len(processors) == 1 else FanOut(processors)
+
+    return ForkAwareProcessor(factory, shutdown_timeout)
+
+
+def console_exporter() -> SpanExporter:
+    """The SDK's console exporter: one JSON document per span on standard output."""
+    return ConsoleSpanExporter(out=sys.stdout)
 
 
 def otlp_exporter(endpoint: str | None, session: Any = None) -> tuple[SpanExporter, str]:

@@ -28,10 +28,11 @@ def botocore_region(session: Session | None = None) -> str | None:
 
 
 class SigV4RequestsAuth(requests.auth.AuthBase):
-    """A requests auth hook that signs each request with SigV4, as X-Ray's OTLP endpoint requires."""
+    """A requests auth hook that signs each request with SigV4, as AWS's OTLP endpoints (X-Ray, CloudWatch) require."""
 
-    def __init__(self, region: str, session: Session | None = None) -> None:
+    def __init__(self, region: str, session: Session | None = None, service: str = SERVICE) -> None:
         self.region = region
+        self.service = service
         self._session = session or get_session()
 
     def __call__(self, request: Any) -> Any:
@@ -41,14 +42,15 @@ class SigV4RequestsAuth(requests.auth.AuthBase):
             return request
         headers = {name: request.headers[name] for name in SIGNED_HEADERS if name in request.headers}
         signed = AWSRequest(method=request.method, url=request.url, data=request.body or b"", headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), SERVICE, self.region).add_auth(signed)
+        SigV4Auth(credentials.get_frozen_credentials(), self.service, self.region).add_auth(signed)
         for name, value in signed.headers.items():
             request.headers[name] = value
         return request
 
 
-def signing_session(region: str) -> requests.Session:
-    """A requests session whose every request is SigV4-signed for ``region``."""
+def signing_session(region: str, service: str = SERVICE) -> requests.Session:
+    """A requests session whose every request is SigV4-signed for ``region`` (and ``service``: CloudWatch's
+    OTLP metrics endpoint is ``monitoring``)."""
     session = requests.Session()
-    session.auth = SigV4RequestsAuth(region)
+    session.auth = SigV4RequestsAuth(region, service=service)
     return session

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, MutableMapping
+import random
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 from django.http import HttpRequest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode, TraceFlags
 
@@ -24,9 +27,24 @@ from django_prodkit.context.http import normalize_method
 from django_prodkit.context.trace import reset_trace_id, set_trace_id
 from django_prodkit.tracing.base import NOOP_SPAN, NOOP_TRACE, AttributeValue, RequestTrace, Span, SpanKind
 from django_prodkit.tracing.otel.config import OtelSettings, endpoint_of
-from django_prodkit.tracing.otel.export import QuietExporter, batch_processor, mute_exporter_logs, otlp_exporter
+from django_prodkit.tracing.otel.export import (
+    ForkAwareProcessor,
+    QuietExporter,
+    batch_processor,
+    console_exporter,
+    mute_exporter_logs,
+    otlp_exporter,
+)
 from django_prodkit.tracing.otel.propagation import extract_carrier, extract_meta, inject
-from django_prodkit.tracing.otel.provider import build_provider, pending_trace_id
+from django_prodkit.tracing.otel.provider import (
+    SharedProvider,
+    application_provider,
+    build_provider,
+    build_resource,
+    build_sampler,
+    pending_trace_id,
+    shared_provider,
+)
 from django_prodkit.tracing.otel.request import OTelRequestTrace
 
 logger = logging.getLogger("django_prodkit.tracing")
@@ -91,22 +109,56 @@ class OTelSpan:
 
 
 class OTelTracer:
-    """Traces requests and other work with the OpenTelemetry SDK, exporting over OTLP/HTTP in batches."""
+    """Traces requests and other work with the OpenTelemetry SDK, exporting in batches.
+
+    Spans go through the application's global SDK provider when it set one (its sampler and exporters, nothing
+    added), else through the shared provider this package sets globally (``OTEL.GLOBAL_PROVIDER``), else
+    through a private one; see :mod:`.provider`.
+    """
 
     def __init__(self, settings: OtelSettings, endpoint: str | None, session: Any = None) -> None:
-        mute_exporter_logs()
-        exporter, target = otlp_exporter(endpoint, session)
-        self.target = target
-        self.processor = batch_processor(QuietExporter(exporter, target))
-        self.provider, self.sampler, self.ids = build_provider(settings, self.processor)
+        self.processor: Any
+        self.ids: IdGenerator
+        self.sampler: Sampler
+        self._own: ForkAwareProcessor | None = None
+        self._shared: SharedProvider | None = None
+        application = application_provider() if settings.global_provider else None
+        # The SDK keeps a provider's processors there; the request span is handed to them at its end.
+        processors = getattr(application, "_active_span_processor", None)
+        if application is not None and processors is not None:
+            self.target = "the application's tracer provider"
+            self.provider = application
+            self.sampler = application.sampler
+            self.ids = application.id_generator
+            self.processor = processors
+            self.resource = application.resource
+        else:
+            mute_exporter_logs()
+            exporters, self.target = build_exporters(settings.exporters, endpoint, session)
+            self._own = batch_processor(exporters, settings.shutdown_timeout)
+            self.processor = self._own
+            shared = shared_provider(settings) if settings.global_provider else None
+            if shared is None:
+                self.provider, self.sampler, self.ids = build_provider(settings, self._own)
+            else:
+                self._shared = shared
+                self.provider, self.sampler, self.ids = shared, build_sampler(settings), shared.id_generator
+                shared.current_sampler.current = self.sampler
+                shared.current_processor.current = self._own
+            self.resource = build_resource(settings)
         self.tracer = self.provider.get_tracer(SCOPE)
-        self.resource = self.provider.resource
         self.scope = InstrumentationScope(SCOPE)
         self.propagators = settings.propagators
+        self.trust_incoming = settings.trust_incoming
         self._warned = False
 
     def begin(self, request: HttpRequest) -> RequestTrace:
-        """Start the request's SERVER span, continuing an incoming trace when its headers are valid."""
+        """Start the request's SERVER span, continuing an incoming trace when its headers are valid.
+
+        With incoming sampling untrusted, the decision is the root sampler's on a trace id of our own random
+        bits: neither the client's trace id nor its flags change it. The incoming trace id and parent are
+        kept, so the request still joins the caller's trace.
+        """
         try:
             context, trace_id = extract_meta(request.META, self.propagators)
             method = normalize_method(request.method)
@@ -114,11 +166,16 @@ class OTelTracer:
             parent = trace.get_current_span(context).get_span_context() if context is not None else None
             if parent is not None:
                 trace_id = parent.trace_id
-            elif trace_id is None:
+            if trace_id is None:
                 trace_id = self.ids.generate_trace_id()
-            decision = self.sampler.should_sample(context or _ROOT, trace_id, method, _SERVER, attributes)
+                decision = self.sampler.should_sample(_ROOT, trace_id, method, _SERVER, attributes)
+            elif self.trust_incoming:
+                decision = self.sampler.should_sample(context or _ROOT, trace_id, method, _SERVER, attributes)
+            else:
+                decision = self.sampler.should_sample(_ROOT, _own_random_id(), method, _SERVER, attributes)
             flags = _SAMPLED if decision.decision is Decision.RECORD_AND_SAMPLE else _NOT_SAMPLED
-            span_context = SpanContext(trace_id, self.ids.generate_span_id(), False, flags, decision.trace_state)
+            state = parent.trace_state if parent is not None and not self.trust_incoming else decision.trace_state
+            span_context = SpanContext(trace_id, self.ids.generate_span_id(), False, flags, state)
             return OTelRequestTrace(self, span_context, parent, attributes)
         except Exception:
             self.warn_once("could not start a span; the request is not traced")
@@ -159,17 +216,42 @@ class OTelTracer:
             return NOOP_SPAN
 
     def shutdown(self) -> None:
-        """Export what this process has queued, then stop (gunicorn's ``worker_exit``, tests)."""
-        try:
-            self.provider.shutdown()
-        except Exception:
-            self.warn_once("could not flush the spans at shutdown")
+        """Export what this process has queued, then stop (gunicorn's ``worker_exit``, tests); bounded in time.
+
+        The application's provider is left to the application.
+        """
+        shared = self._shared
+        if shared is not None and shared.current_processor.current is self._own:
+            shared.current_processor.current = None
+            shared.current_sampler.current = ALWAYS_OFF
+        if self._own is not None:
+            self._own.shutdown()
 
     def warn_once(self, message: str) -> None:
         """Log ``message`` the first time only, without a traceback (tracing never fails a request)."""
         if not self._warned:
             self._warned = True
             logger.warning("OpenTelemetry tracing: %s.", message)
+
+
+def _own_random_id() -> int:
+    """A trace id of fresh random bits, for a decision the client cannot steer (never zero)."""
+    return random.getrandbits(128) or 1
+
+
+def build_exporters(names: Sequence[str], endpoint: str | None, session: Any) -> tuple[list[SpanExporter], str]:
+    """The exporters ``OTEL_TRACES_EXPORTER`` names and where they send (for the warnings)."""
+    exporters: list[SpanExporter] = []
+    targets = []
+    for name in names:
+        if name == "otlp":
+            exporter, target = otlp_exporter(endpoint, session)
+            exporters.append(QuietExporter(exporter, target))
+            targets.append(target)
+        elif name == "console":
+            exporters.append(console_exporter())
+            targets.append("standard output")
+    return exporters, " and ".join(targets) or "nowhere"
 
 
 def build_tracer(settings: OtelSettings) -> OTelTracer:

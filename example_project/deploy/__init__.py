@@ -1,0 +1,1 @@
+"""Scripts the deploy workflow runs against AWS (not part of the image)."""
