@@ -184,6 +184,10 @@ def test_the_store_shares_counts_even_when_prometheus_client_was_imported_first(
         assert task_summary(other.families())["t"]["succeeded"] == 1
         data = build_snapshot(other.families(), other.started_at, top=5, mode="multiprocess")
         assert (data["request_count"], data["db_queries_avg"]) == (1, {"GET /a/": 3.0})
+        # Every bucket of a series from its first observation, as prometheus_client writes them (+Inf included).
+        buckets = [x for f in other.families() for x in f.samples if x.name.endswith("_seconds_bucket")]
+        assert len([x for x in buckets if x.labels.get("route") == "/a/"]) == len(default_buckets()) + 1
+        assert len([x for x in buckets if x.labels.get("task") == "t"]) == len(default_buckets()) + 1
         assert sorted(p.name.split("-")[1] for p in tmp_path.glob("prodkit-*.mmap")) == ["counter", "histogram"]
         assert not list(tmp_path.glob("*.db"))  # nothing prometheus_client's own collector would read
         # Retired (a Celery child on its way out): folded at once, and a later count opens a fresh file.
@@ -191,6 +195,11 @@ def test_the_store_shares_counts_even_when_prometheus_client_was_imported_first(
         assert not list(tmp_path.glob("prodkit-*.mmap"))
         store.observe_task("t", "failed", 0.5)
         assert task_summary(other.families())["t"] == {**task_summary(other.families())["t"], "count": 2, "failed": 1}
+        # The new file holds every bucket again, not only the one counted since.
+        store.files.retire()
+        store.observe_task("u", "succeeded", 0.5)
+        fresh = [x for f in other.families() for x in f.samples if x.name.endswith("_seconds_bucket")]
+        assert len([x for x in fresh if x.labels.get("task") == "u"]) == len(default_buckets()) + 1
     finally:
         store.files.close()
 

@@ -37,6 +37,8 @@ class ProcessFiles:
         self._files: dict[str, MmapedDict] = {}
         # The value of each key in the open files, so an increment writes without reading the mapping first.
         self._values: dict[str, float] = {}
+        # Keys every file of a type holds from its start, counted or not (a histogram's buckets), by type.
+        self._declared: dict[str, dict[str, None]] = {}
         self._writer: Writer | None = None
         # A forked child (gunicorn --preload, a Celery prefork child) is another writer: it forgets the parent's
         # files and opens its own at its first value. Weak, so a store dropped by a test is not kept alive.
@@ -58,10 +60,29 @@ class ProcessFiles:
         with self._lock:
             file = self._files.get(kind)
             if file is None:
-                file = self._files[kind] = self._open(kind)
+                file = self._opened(kind)
             self._increment(file, key, amount)
             if counted is not None:
                 self._increment(file, counted, 1.0)
+
+    def declare(self, kind: str, keys: Sequence[str]) -> None:
+        """Write ``keys`` with 0 now and into every later file of type ``kind`` (as prometheus_client does).
+
+        A histogram's series shows all its buckets from its first observation, whichever file holds the count.
+        """
+        with self._lock:
+            self._declared.setdefault(kind, {}).update(dict.fromkeys(keys))
+            file = self._files.get(kind)
+            if file is None:
+                file = self._opened(kind)
+            for key in keys:
+                self._increment(file, key, 0.0)
+
+    def _opened(self, kind: str) -> MmapedDict:
+        file = self._files[kind] = self._open(kind)
+        for key in self._declared.get(kind, {}):
+            self._increment(file, key, 0.0)
+        return file
 
     def _increment(self, file: MmapedDict, key: str, amount: float) -> None:
         value = self._values.get(key)
@@ -145,6 +166,7 @@ class FileHistogram:
         self._bucket_keys = [
             mmap_key(name, name + "_bucket", [*names, "le"], [*values, le], documentation) for le in bound_labels
         ]
+        files.declare(HISTOGRAM, [self._sum_key, *self._bucket_keys])
 
     def observe(self, amount: float) -> None:
         """Count ``amount`` in the first bucket whose upper bound it does not exceed, and add it to the sum."""
