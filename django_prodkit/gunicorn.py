@@ -51,7 +51,9 @@ logconfig_dict: dict[str, Any] = {
             "formatter": "json",
         }
     },
-    "root": {"level": "INFO", "handlers": ["stdout"]},
+    # gunicorn's own loggers only: a root handler here (gunicorn's default puts one) would stay under an
+    # application's LOGGING that has no root of its own, and print every propagated line twice.
+    "root": {"level": "INFO", "handlers": []},
     "loggers": {
         # No level: the one ``--log-level`` gave gunicorn.error stays.
         "gunicorn.error": {"handlers": ["stdout"], "propagate": False},
