@@ -13,8 +13,9 @@ a copy of the dict to have both.
 
 Loaded by gunicorn, it sets ``PROMETHEUS_MULTIPROC_DIR`` when it is not set yet (a fresh directory per
 server, created by ``tempfile.mkdtemp``: an unpredictable name, mode 0700), before any worker imports
-prometheus_client. When a worker exits, the master folds its counters and histograms into one compacted
-file and deletes its files, so recycled workers lose nothing and the directory stays bounded.
+prometheus_client. When a worker exits, the master folds the files of every dead process into one compacted
+file and deletes them, so recycled workers lose nothing and the directory stays bounded. The hooks are the fast
+path, not the only one: a process starting and a read fold dead processes' files too (docs/metrics.md).
 """
 
 from __future__ import annotations
@@ -77,14 +78,20 @@ if CHOSEN_HERE:
 
 
 def on_starting(server: Any) -> None:
-    """Gunicorn ``on_starting``: create the directory and remove the files of a previous run."""
+    """Gunicorn ``on_starting``: create the directory and fold the files of processes that are gone.
+
+    The files of live processes (a Celery worker sharing the directory) are left alone.
+    """
     directory = multiproc_dir()
     if directory is not None:
         prepare_directory(directory)
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """Gunicorn ``child_exit``: fold the dead worker's counters and histograms into the totals, drop its files."""
+    """Gunicorn ``child_exit``: fold the dead worker's files into the totals (any other dead process's too).
+
+    prometheus_client's ``mark_process_dead`` runs as well, for other libraries' live gauges in the directory.
+    """
     directory = multiproc_dir()
     if directory is not None:
         from prometheus_client import multiprocess
@@ -92,7 +99,7 @@ def child_exit(server: Any, worker: Any) -> None:
         from django_prodkit.metrics.compaction import compact_quietly
 
         multiprocess.mark_process_dead(worker.pid, directory)  # type: ignore[no-untyped-call]
-        compact_quietly(directory, worker.pid)
+        compact_quietly(directory)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from django_prodkit.conf import reset_config
+from tests.tools import Sleepers
 
 
 @pytest.fixture(autouse=True)
@@ -34,3 +35,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left_out:
         config.hook.pytest_deselected(items=left_out)
         items[:] = kept
+
+
+@pytest.fixture
+def sleepers() -> Iterator[Sleepers]:
+    """Real processes (``sleep``) that stand for live metric writers until the test kills them."""
+    running = Sleepers()
+    yield running
+    running.stop()

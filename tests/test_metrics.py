@@ -153,8 +153,9 @@ def test_random_paths_and_methods_add_no_series(client: Client) -> None:
     assert set(counter_values(text)) == {("OTHER", "/api/v1/hello/", "200"), ("OTHER", "<unmatched>", "404")}
     series = [line for line in text.splitlines() if line and not line.startswith("#")]
     # Two endpoints: a duration histogram each (34 bounds, +Inf, sum, count), a queries histogram each (12 bounds,
-    # +Inf, sum, count), a counter each, the start time.
-    assert len(series) == 2 * (len(default_buckets()) + 3) + 2 * (12 + 3) + 2 + 1
+    # +Inf, sum, count), a counter each, the start time and the mode.
+    assert len(series) == 2 * (len(default_buckets()) + 3) + 2 * (12 + 3) + 2 + 1 + 1
+    assert 'prodkit_metrics_mode{mode="single-process"} 1.0' in series
 
 
 def test_prometheus_output_matches_json_and_parses(client: Client) -> None:

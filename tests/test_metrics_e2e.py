@@ -157,4 +157,4 @@ def test_counts_are_exact_across_recycled_workers(server: tuple[int, Path]) -> N
     assert check.returncode == 0, check.stdout + check.stderr
     # Workers were recycled and folded into the compacted totals (their counts kept, their files gone).
     assert (directory / "prodkit_compacted").is_file()
-    assert len(list(directory.glob("counter_*.db"))) <= 2 * WORKERS
+    assert len(list(directory.glob("prodkit-counter-*.mmap"))) <= 2 * WORKERS

@@ -116,7 +116,7 @@ def assert_bounded(directory: Path) -> None:
     ):
         time.sleep(0.1)
         names = sorted(p.name for p in directory.iterdir())
-    assert len([n for n in names if n.endswith(".db")]) <= 2 * WORKERS, names
+    assert len([n for n in names if n.endswith(".mmap")]) <= 2 * WORKERS, names
     assert len(names) <= 2 * WORKERS + OTHER_FILES, names
 
 
@@ -162,8 +162,8 @@ def test_workers_killed_with_sigkill_are_folded_too(tmp_path: Path) -> None:
         assert_bounded(directory)
         assert_exact(port, expected)
         # Workers being born: a file created but not resized, one resized but not written. No 500 (struct.error).
-        (directory / "counter_999999.db").write_bytes(b"")
-        (directory / "histogram_999999.db").write_bytes(b"\0" * 65536)
+        (directory / "prodkit-counter-999999-1-1.mmap").write_bytes(b"")
+        (directory / "prodkit-histogram-999999-1-1.mmap").write_bytes(b"\0" * 65536)
         assert_exact(port, expected)
     finally:
         stop(process)

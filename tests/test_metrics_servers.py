@@ -142,9 +142,9 @@ def test_gunicorn_with_uvicorn_workers_recycles_and_compacts(tmp_path: Path) -> 
         compacted = json.loads((server.directory / "prodkit_compacted").read_text().split("\n", 1)[1])
         assert compacted["counter"]  # recycled workers were folded
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and len(list(server.directory.glob("*.db"))) > 4:
+        while time.monotonic() < deadline and len(list(server.directory.glob("prodkit-*.mmap"))) > 4:
             time.sleep(0.1)
-        assert len(list(server.directory.glob("*.db"))) <= 4
+        assert len(list(server.directory.glob("prodkit-*.mmap"))) <= 4
 
 
 def disconnect_mid_view(port: int) -> None:

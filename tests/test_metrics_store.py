@@ -17,6 +17,7 @@ from django_prodkit.metrics import multiproc
 from django_prodkit.metrics.checks import check_metrics_settings, check_metrics_token
 from django_prodkit.metrics.snapshot import build_snapshot, percentile
 from django_prodkit.metrics.store import PERCENTILE_ERROR, MetricStore, default_buckets, percentile_error_bound
+from tests.tools import Sleepers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,12 +70,28 @@ def test_percentile_edges() -> None:
     assert percentile([(1.0, 1.0), (4.0, 2.0), (math.inf, 2.0)], 0.99) == 2.0
 
 
-def test_prepare_directory_removes_a_previous_run(tmp_path: Path) -> None:
-    (tmp_path / "counter_123.db").write_bytes(b"old")
+def test_preparing_the_directory_folds_the_dead_and_keeps_the_live_and_the_totals(
+    tmp_path: Path, sleepers: Sleepers
+) -> None:
+    from prometheus_client.mmap_dict import mmap_key
+
+    from django_prodkit.metrics.merge import sum_files
+
+    key = mmap_key("prodkit_tasks", "prodkit_tasks_total", ["task", "outcome"], ["t", "succeeded"], "h")
+    (live,) = sleepers.start(1)
+    write_worker_file(tmp_path, "counter", live, {key: 5.0})  # a Celery child that keeps running
+    write_worker_file(tmp_path, "counter", 1, {key: 2.0})  # a process that has exited
+    (tmp_path / "counter_123.db").write_bytes(b"another library's")
     (tmp_path / "keep.txt").write_text("not ours")
     multiproc.prepare_directory(str(tmp_path / "new"), now=100.0)
     multiproc.prepare_directory(str(tmp_path), now=200.0)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt", "new", multiproc.STARTED_MARKER]
+    assert worker_path(tmp_path, "counter", live).exists()
+    assert not worker_path(tmp_path, "counter", 1).exists()
+    assert (tmp_path / "counter_123.db").read_bytes() == b"another library's"
+    assert sum_files(str(tmp_path)) == {key: 7.0}
+    # A restart (on_starting again) continues the totals and the start time: nothing live loses a count.
+    multiproc.prepare_directory(str(tmp_path), now=300.0)
+    assert sum_files(str(tmp_path)) == {key: 7.0}
     assert multiproc.read_started(str(tmp_path)) == 200.0
     assert multiproc.claim_started(str(tmp_path), now=300.0) == 200.0
 
@@ -86,18 +103,26 @@ def test_first_claim_records_the_start(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [multiproc.STARTED_MARKER]
 
 
-def test_gunicorn_hooks_fold_the_counters_of_dead_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gunicorn_hooks_fold_the_counters_of_dead_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sleepers: Sleepers
+) -> None:
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path))
     from django_prodkit import gunicorn
 
-    (tmp_path / "counter_77.db").write_bytes(b"stale")
+    write_worker_file(tmp_path, "counter", 77, {})
+    (live,) = sleepers.start(1)
+    write_worker_file(tmp_path, "counter", live, {})
     gunicorn.on_starting(None)
-    assert not (tmp_path / "counter_77.db").exists()
-    for name in ("counter_42.db", "histogram_42.db", "gauge_livesum_42.db", "gauge_min_42.db"):
+    assert not worker_path(tmp_path, "counter", 77).exists()
+    assert worker_path(tmp_path, "counter", live).exists()
+    for name in ("gauge_livesum_42.db", "gauge_min_42.db"):
         (tmp_path / name).write_bytes(b"")
-    gunicorn.child_exit(None, SimpleNamespace(pid=42))
-    # Live gauges dropped, counters and histograms folded into the compacted store; other gauges left.
-    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["gauge_min_42.db"]
+    write_worker_file(tmp_path, "counter", 42, {})
+    write_worker_file(tmp_path, "histogram", 42, {})
+    gunicorn.child_exit(None, SimpleNamespace(pid=DEAD_PID_BASE + 42))
+    # prometheus_client drops another library's live gauges; ours are folded into the compacted store.
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == ["gauge_livesum_42.db", "gauge_min_42.db"]
+    assert [p.name for p in tmp_path.glob("prodkit-*.mmap")] == [worker_path(tmp_path, "counter", live).name]
     assert (tmp_path / "prodkit_compacted").is_file()
     gunicorn.on_exit(None)
     assert tmp_path.is_dir() or gunicorn.CHOSEN_HERE
@@ -145,11 +170,38 @@ def test_importing_the_hooks_outside_gunicorn_changes_nothing() -> None:
     assert result.stdout.split() == ["False", "False"]
 
 
-def test_store_refuses_multiprocess_mode_when_prometheus_client_was_imported_first(tmp_path: Path) -> None:
-    from django.core.exceptions import ImproperlyConfigured
+def test_the_store_shares_counts_even_when_prometheus_client_was_imported_first(tmp_path: Path) -> None:
+    """This process imported prometheus_client in single-process mode; our own files do not depend on it."""
+    from django_prodkit.metrics.snapshot import task_summary
 
-    with pytest.raises(ImproperlyConfigured, match="imported before"):
-        MetricStore(default_buckets(), str(tmp_path))
+    store = MetricStore(default_buckets(), str(tmp_path))
+    assert store.files is not None
+    try:
+        store.observe("GET", "/a/", 200, 0.01)
+        store.observe_task("t", "succeeded", 0.5)
+        store.observe_queries("GET", "/a/", 3)
+        other = MetricStore(default_buckets(), str(tmp_path))  # another process's view of the directory
+        assert task_summary(other.families())["t"]["succeeded"] == 1
+        data = build_snapshot(other.families(), other.started_at, top=5, mode="multiprocess")
+        assert (data["request_count"], data["db_queries_avg"]) == (1, {"GET /a/": 3.0})
+        # Every bucket of a series from its first observation, as prometheus_client writes them (+Inf included).
+        buckets = [x for f in other.families() for x in f.samples if x.name.endswith("_seconds_bucket")]
+        assert len([x for x in buckets if x.labels.get("route") == "/a/"]) == len(default_buckets()) + 1
+        assert len([x for x in buckets if x.labels.get("task") == "t"]) == len(default_buckets()) + 1
+        assert sorted(p.name.split("-")[1] for p in tmp_path.glob("prodkit-*.mmap")) == ["counter", "histogram"]
+        assert not list(tmp_path.glob("*.db"))  # nothing prometheus_client's own collector would read
+        # Retired (a Celery child on its way out): folded at once, and a later count opens a fresh file.
+        store.files.retire()
+        assert not list(tmp_path.glob("prodkit-*.mmap"))
+        store.observe_task("t", "failed", 0.5)
+        assert task_summary(other.families())["t"] == {**task_summary(other.families())["t"], "count": 2, "failed": 1}
+        # The new file holds every bucket again, not only the one counted since.
+        store.files.retire()
+        store.observe_task("u", "succeeded", 0.5)
+        fresh = [x for f in other.families() for x in f.samples if x.name.endswith("_seconds_bucket")]
+        assert len([x for x in fresh if x.labels.get("task") == "u"]) == len(default_buckets()) + 1
+    finally:
+        store.files.close()
 
 
 def ids(messages: list[Any]) -> list[str]:
@@ -190,9 +242,10 @@ def test_settings_checks(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     settings.PRODKIT = {}
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path / "missing"))
     assert ids(check_metrics_settings()) == ["prodkit.E022"]
-    # This test process imported prometheus_client in single-process mode, as a late variable would leave it.
+    # This test process imported prometheus_client in single-process mode, as a late variable would leave it:
+    # our families are written to files of our own, so the counts are whole all the same.
     monkeypatch.setenv(multiproc.MULTIPROC_ENV, str(tmp_path))
-    assert ids(check_metrics_settings()) == ["prodkit.E023"]
+    assert check_metrics_settings() == []
     monkeypatch.delenv(multiproc.MULTIPROC_ENV)
     settings.MIDDLEWARE = []
     assert ids(check_metrics_settings()) == ["prodkit.W021"]
@@ -201,10 +254,28 @@ def test_settings_checks(settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert check_metrics_token() == []
 
 
-def write_worker_file(directory: Path, kind: str, pid: int, entries: dict[str, float]) -> None:
+#: Above the largest pid Linux hands out (2**22): a fake writer built on it is certainly dead.
+DEAD_PID_BASE = 1 << 22
+
+
+def writer_name(pid: int) -> str:
+    """The name of fake writer ``pid``: a process that has exited."""
+    from django_prodkit.metrics.writers import current_writer
+
+    return current_writer()._replace(pid=DEAD_PID_BASE + pid, start="1").name
+
+
+def worker_path(directory: Path, kind: str, pid: int | str) -> Path:
+    """Where writer ``pid`` (a fake dead one, or a real writer's name) keeps its ``kind`` values."""
+    from django_prodkit.metrics.files import file_name
+
+    return directory / file_name(kind, writer_name(pid) if isinstance(pid, int) else pid)
+
+
+def write_worker_file(directory: Path, kind: str, pid: int | str, entries: dict[str, float]) -> None:
     from prometheus_client.mmap_dict import MmapedDict
 
-    file = MmapedDict(str(directory / f"{kind}_{pid}.db"))
+    file = MmapedDict(str(worker_path(directory, kind, pid)))
     try:
         for key, value in entries.items():
             file.write_value(key, value, 0.0)
@@ -212,7 +283,7 @@ def write_worker_file(directory: Path, kind: str, pid: int, entries: dict[str, f
         file.close()
 
 
-def fake_worker(directory: Path, pid: int, rng: random.Random) -> None:
+def fake_worker(directory: Path, pid: int | str, rng: random.Random) -> None:
     """The files one worker would leave: per-bucket (not cumulative) counts, sums, request counters."""
     from prometheus_client.mmap_dict import mmap_key
     from prometheus_client.utils import floatToGoString
@@ -242,8 +313,6 @@ def fake_worker(directory: Path, pid: int, rng: random.Random) -> None:
             histograms[key] = rng.randrange(0, 9)
         key = mmap_key(DURATION_METRIC, DURATION_METRIC + "_sum", ["method", "route"], ["GET", route], "help")
         histograms[key] = rng.uniform(0, 10)
-    # Another library's metric in the same files must be left out.
-    counters[mmap_key("other_total", "other_total", [], [], "not ours")] = 5.0
     write_worker_file(directory, "counter", pid, counters)
     write_worker_file(directory, "histogram", pid, histograms)
 
@@ -257,25 +326,39 @@ def as_samples(families: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     }
 
 
-def test_merge_equals_prometheus_clients_collector(tmp_path: Path) -> None:
+def reference(directory: Path) -> Any:
+    """prometheus_client's own merge of our files (copied under the names its collector expects)."""
+    import shutil
+
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    from django_prodkit.metrics.files import summed_files
+
+    copies = directory.parent / f"{directory.name}-reference"
+    shutil.rmtree(copies, ignore_errors=True)
+    copies.mkdir()
+    for number, worker_file in enumerate(summed_files(str(directory))):
+        shutil.copy(worker_file.path, copies / f"{worker_file.type}_{number}.db")
+    return MultiProcessCollector.merge([str(p) for p in copies.glob("*.db")], accumulate=True)
+
+
+def test_merge_equals_prometheus_clients_collector(tmp_path: Path, sleepers: Sleepers) -> None:
     from django_prodkit.metrics.merge import merge_directory
 
+    directory = tmp_path / "metrics"
+    directory.mkdir()
     rng = random.Random(9)
-    for pid in range(1, 9):
-        fake_worker(tmp_path, pid, rng)
-    (tmp_path / "gauge_livesum_1.db").write_bytes(b"")
-    reference = MultiProcessCollector.merge(
-        [str(p) for p in tmp_path.glob("*.db") if not p.name.startswith("gauge")], accumulate=True
-    )
-    ours = merge_directory(str(tmp_path))
+    writers = sleepers.start(8)
+    for writer in writers:
+        fake_worker(directory, writer, rng)
+    (directory / "gauge_livesum_1.db").write_bytes(b"")  # another library's file: not read
+    ours = merge_directory(str(directory))
     assert [f.name for f in ours] == ["prodkit_http_requests", "prodkit_http_request_duration_seconds"]
-    assert as_samples(ours) == as_samples(reference)
+    assert as_samples(ours) == as_samples(reference(directory))
     # A file that grew (a new series) and a file replaced by a new process are read afresh.
     from prometheus_client.mmap_dict import mmap_key
 
-    fake_worker(tmp_path, 1, random.Random(10))
+    fake_worker(directory, writers[0], random.Random(10))
     new_series = mmap_key(
         "prodkit_http_requests",
         "prodkit_http_requests_total",
@@ -283,32 +366,28 @@ def test_merge_equals_prometheus_clients_collector(tmp_path: Path) -> None:
         ["POST", "/c/", "201"],
         "help",
     )
-    write_worker_file(tmp_path, "counter", 1, {new_series: 3.0})
-    (tmp_path / "counter_2.db").unlink()
-    fake_worker(tmp_path, 2, random.Random(11))
-    fake_worker(tmp_path, 9, random.Random(12))
-    reference = MultiProcessCollector.merge(
-        [str(p) for p in tmp_path.glob("*.db") if not p.name.startswith("gauge")], accumulate=True
-    )
-    merged = as_samples(merge_directory(str(tmp_path)))
-    assert merged == as_samples(reference)
+    write_worker_file(directory, "counter", writers[0], {new_series: 3.0})
+    worker_path(directory, "counter", writers[1]).unlink()
+    fake_worker(directory, writers[1], random.Random(11))
+    fake_worker(directory, sleepers.start(1)[0], random.Random(12))
+    expected = as_samples(reference(directory))
+    merged = as_samples(merge_directory(str(directory)))
+    assert merged == expected
     assert merged[("prodkit_http_requests_total", (("method", "POST"), ("route", "/c/"), ("status", "201")))] == 3.0
 
 
 WRITER = """
-import sys, time
-from prometheus_client import Counter, Histogram
-from django_prodkit.metrics.store import DURATION_METRIC, REQUESTS_METRIC
-requests = Counter(REQUESTS_METRIC, "h", ("method", "route", "status"))
-duration = Histogram(DURATION_METRIC, "h", ("method", "route"), buckets=[0.001 * i for i in range(1, 60)])
+import os, sys, time
+from django_prodkit.metrics.store import MetricStore
+store = MetricStore([0.001 * i for i in range(1, 60)], os.environ["PROMETHEUS_MULTIPROC_DIR"])
 print("ready", flush=True)
 end = time.monotonic() + float(sys.argv[1])
 i = 0
 while time.monotonic() < end:
-    requests.labels("GET", f"/r{i}/", "200").inc()
-    duration.labels("GET", f"/r{i}/").observe(0.01)
+    store.observe("GET", f"/r{i}/", 200, 0.01)
     i += 1
     time.sleep(0.002)
+print(i, flush=True)
 """
 
 
@@ -325,9 +404,12 @@ def test_reading_while_a_worker_adds_series_never_fails(tmp_path: Path) -> None:
             totals = sum_files(str(tmp_path))
             reads += 1
             assert all(value >= 0 for value in totals.values())
+        written = int(writer.stdout.readline())
         writer.wait(timeout=10)
     assert reads > 20
     final = sum_files(str(tmp_path))
     counted = [v for k, v in final.items() if '"prodkit_http_requests_total"' in k]
-    assert counted
+    assert len(counted) == written
     assert all(v == 1.0 for v in counted)
+    # The writer has exited: the read folded its files into the totals.
+    assert not list(tmp_path.glob("prodkit-*.mmap"))

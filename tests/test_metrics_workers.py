@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,72 @@ def test_an_object_that_fails_inspection_never_fails_the_request(monkeypatch: py
 
     monkeypatch.setenv(workers.WEB_CONCURRENCY, "2")
     assert run(Hostile()) == workers.Server("a server with WEB_CONCURRENCY=2", 2)
+
+
+class WorkController:
+    """What ``worker_init`` sends: the worker, with its pool class (a name until resolved) and its size."""
+
+    def __init__(self, pool_cls: str, concurrency: int) -> None:
+        self.pool_cls, self.concurrency = pool_cls, concurrency
+
+
+def test_a_celery_prefork_pool_is_per_worker_and_prometheus_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery import signals
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from django_prodkit.metrics.server import StoreCollector
+    from django_prodkit.tasks import celery
+
+    monkeypatch.setattr(workers, "_registered", None)
+    celery.connect()  # idempotent: AppConfig.ready connected it already
+    signals.worker_init.send(sender=WorkController("solo", 1))
+    assert workers.metrics_mode(multiprocess=False) == (workers.SINGLE_PROCESS, None)
+    signals.worker_init.send(sender=WorkController("celery.concurrency.prefork:TaskPool", 3))
+    mode, warning = workers.metrics_mode(multiprocess=False)
+    assert mode == workers.PER_WORKER
+    assert warning is not None
+    assert "the Celery worker runs 3 pool processes" in warning
+    assert workers.metrics_mode(multiprocess=True) == (workers.MULTIPROCESS, None)
+    # The worker's own Prometheus port says it too, with the JSON's warning as the help text.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector())
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    family = families["prodkit_metrics_mode"]
+    assert [(s.labels, s.value) for s in family.samples] == [({"mode": "per-worker"}, 1.0)]
+    assert family.documentation == warning
+
+
+def test_celery_pool_children_fold_themselves_on_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any, sleepers: Any
+) -> None:
+    """``worker_process_init`` folds the children that died before; ``worker_process_shutdown`` a child's own files."""
+    from celery import signals
+    from prometheus_client.mmap_dict import mmap_key
+
+    from django_prodkit.metrics import store as store_module
+    from django_prodkit.metrics.merge import merge_directory
+    from django_prodkit.metrics.snapshot import task_summary
+    from django_prodkit.tasks import celery
+    from tests.test_metrics_store import worker_path, write_worker_file
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr(store_module, "_store", None)
+    celery.connect()  # idempotent: AppConfig.ready connected it already
+    key = mmap_key("prodkit_tasks", "prodkit_tasks_total", ["task", "outcome"], ["t", "succeeded"], "h")
+    write_worker_file(tmp_path, "counter", 1, {key: 2.0})  # a child that was killed
+    (sibling,) = sleepers.start(1)
+    write_worker_file(tmp_path, "counter", sibling, {key: 1.0})  # a child that runs
+    signals.worker_process_init.send(sender="celery@test")
+    assert not worker_path(tmp_path, "counter", 1).exists()
+    store = store_module.get_store()
+    assert store.files is not None
+    try:
+        store.observe_task("t", "succeeded", 0.1)
+        assert worker_path(tmp_path, "counter", store.files.writer.name).exists()
+        signals.worker_process_shutdown.send(sender="celery@test", pid=0, exitcode=0)
+        assert not worker_path(tmp_path, "counter", store.files.writer.name).exists()
+        assert worker_path(tmp_path, "counter", sibling).exists()  # never a live sibling's
+        assert task_summary(merge_directory(str(tmp_path)))["t"]["succeeded"] == 4
+    finally:
+        store.files.close()

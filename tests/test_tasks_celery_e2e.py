@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.celery_app import BROKER_ENV, METRICS_PORT_ENV
 from tests.test_metrics_e2e import free_port, read_metrics, request, wait_until_serving
 from tests.test_tracing_xray import Daemon
 from tests.tools import require_tool
@@ -92,38 +93,62 @@ def daemon() -> Iterator[Daemon]:
     listener.sock.close()
 
 
+def start_web(env: dict[str, str], port: int, log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """gunicorn with the hooks and 2 workers on ``port`` (``options`` added), once it serves."""
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:django_prodkit.gunicorn", "tests.wsgi:application"]
+    command += ["--workers", "2", "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "5", *options]
+    with log.open("ab") as output:
+        web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_until_serving(port, web, log)
+    except BaseException:
+        stop(web)
+        raise
+    return web
+
+
+def start_worker(env: dict[str, str], log: Path, *options: str) -> subprocess.Popen[bytes]:
+    """A prefork Celery worker with 2 processes on the test's broker (``options`` added), once it answers."""
+    command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=prefork"]
+    command += ["--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat", *options]
+    # With worker_hijack_root_logger = False Celery keeps our handler but still sets the root level from this.
+    command += ["--loglevel=INFO"]
+    # CI runs as root, which Celery warns about (and warnings are errors in the tests).
+    worker_env = {**env, "PYTHONWARNINGS": f"{env.get('PYTHONWARNINGS') or 'default'},{ROOT_WARNING}"}
+    with log.open("wb") as output:
+        worker = subprocess.Popen(command, cwd=ROOT, env=worker_env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        wait_for_worker(env[BROKER_ENV], worker, log)
+    except BaseException:
+        stop(worker)
+        raise
+    return worker
+
+
+def shared_env(directory: Path, broker: str) -> dict[str, str]:
+    """The environment of a web server and a worker that share one multiprocess directory and the broker."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_celery", "PYTHONPATH": str(ROOT)}
+    env.update(PROMETHEUS_MULTIPROC_DIR=str(directory), PYTHONUNBUFFERED="1")
+    env[BROKER_ENV] = broker
+    return env
+
+
 @pytest.fixture
 def stack(redis_url: str, daemon: Daemon, tmp_path: Path) -> Iterator[dict[str, Any]]:
     """gunicorn and a prefork Celery worker sharing one multiprocess directory, on the redis broker, traced."""
-    directory = tmp_path / "multiproc"
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings_celery", "PYTHONPATH": str(ROOT)}
+    env = shared_env(tmp_path / "multiproc", redis_url)
     # Every request and task is traced to the test's UDP stand-in for the X-Ray daemon.
     env.update(ENABLE_XRAY="true", AWS_XRAY_DAEMON_ADDRESS=daemon.address)
-    env.update(PROMETHEUS_MULTIPROC_DIR=str(directory), PRODKIT_TEST_BROKER=redis_url, PYTHONUNBUFFERED="1")
     web_port, worker_port = free_port(), free_port()
-    web_log, worker_log = tmp_path / "gunicorn.log", tmp_path / "worker.log"
-    web_command = [sys.executable, "-m", "gunicorn", "-c", "python:django_prodkit.gunicorn", "tests.wsgi:application"]
-    web_command += ["--workers", "2", "--bind", f"127.0.0.1:{web_port}", "--graceful-timeout", "5"]
-    with web_log.open("wb") as output:
-        web = subprocess.Popen(web_command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    worker: subprocess.Popen[bytes] | None = None
+    worker_log = tmp_path / "worker.log"
+    web = start_web(env, web_port, tmp_path / "gunicorn.log")
     try:
-        # The web server prepares the directory first (its on_starting hook clears it).
-        wait_until_serving(web_port, web, web_log)
-        worker_command = [sys.executable, "-m", "celery", "-A", "tests.celery_app", "worker", "--pool=prefork"]
-        worker_command += ["--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        # With worker_hijack_root_logger = False Celery keeps our handler but still sets the root level from this.
-        worker_command += ["--loglevel=INFO"]
-        worker_env = {**env, "PRODKIT_TEST_METRICS_PORT": str(worker_port)}
-        # CI runs as root, which Celery warns about (and warnings are errors in the tests).
-        worker_env["PYTHONWARNINGS"] = f"{env.get('PYTHONWARNINGS') or 'default'},{ROOT_WARNING}"
-        with worker_log.open("wb") as output:
-            worker = subprocess.Popen(worker_command, cwd=ROOT, env=worker_env, stdout=output, stderr=subprocess.STDOUT)
-        wait_for_worker(redis_url, worker, worker_log)
-        yield {"web_port": web_port, "worker_port": worker_port, "worker_log": worker_log}
-    finally:
-        if worker is not None:
+        worker = start_worker({**env, METRICS_PORT_ENV: str(worker_port)}, worker_log)
+        try:
+            yield {"web_port": web_port, "worker_port": worker_port, "worker_log": worker_log}
+        finally:
             stop(worker, timeout=20)
+    finally:
         stop(web)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -28,7 +27,6 @@ CHECK_IDS: dict[str, str] = {
     "prodkit.E020": "METRICS_BUCKETS is not a strictly increasing list of positive numbers.",
     "prodkit.E021": "METRICS_TOP_ENDPOINTS is less than 1.",
     "prodkit.E022": "PROMETHEUS_MULTIPROC_DIR is not a writable directory.",
-    "prodkit.E023": "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client was imported.",
     "prodkit.W020": "The metrics endpoint is routed but no token is configured (deploy).",
     "prodkit.W021": "The metrics endpoint is routed but MetricsMiddleware is not installed.",
     "prodkit.W024": "METRICS_BUCKETS has more than 60 bounds.",
@@ -123,16 +121,6 @@ def _multiprocess_messages() -> list[checks.CheckMessage]:
                 f"{MULTIPROC_ENV}={directory!r} is not a writable directory.",
                 hint="Create it before the server starts (django_prodkit.gunicorn's on_starting hook does).",
                 id="prodkit.E022",
-            )
-        ]
-    values = sys.modules.get("prometheus_client.values")
-    if values is not None and values.ValueClass is values.MutexValue:
-        return [
-            checks.Error(
-                f"{MULTIPROC_ENV} is set but prometheus_client was imported before it was, so every process "
-                "counts only its own requests.",
-                hint=f"Set {MULTIPROC_ENV} in the environment of the server, not in Django settings.",
-                id="prodkit.E023",
             )
         ]
     return []

@@ -9,16 +9,10 @@ from django_prodkit.metrics import render
 from django_prodkit.metrics.auth import Access, authorize
 from django_prodkit.metrics.snapshot import build_snapshot
 from django_prodkit.metrics.store import get_store
-from django_prodkit.metrics.workers import per_worker_warning
+from django_prodkit.metrics.workers import metrics_mode
 
 WWW_AUTHENTICATE = 'Bearer realm="metrics"'
 INVALID_TOKEN = 'Bearer realm="metrics", error="invalid_token"'  # noqa: S105 - a header value, not a secret
-
-
-def _mode(multiprocess: bool, warning: str | None) -> str:
-    if multiprocess:
-        return "multiprocess"
-    return "single-process" if warning is None else "per-worker"
 
 
 def serve(request: HttpRequest) -> HttpResponse:
@@ -39,19 +33,15 @@ def serve(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"detail": f"format must be one of {', '.join(render.FORMATS)}."}, status=400)
     store = get_store()
     families = store.families()
+    mode, warning = metrics_mode(store.multiprocess)
     if fmt == render.JSON:
-        warning = None if store.multiprocess else per_worker_warning()
-        snapshot = build_snapshot(
-            families,
-            store.started_at,
-            top=get_config()["METRICS_TOP_ENDPOINTS"],
-            mode=_mode(store.multiprocess, warning),
-            warning=warning,
-        )
+        top = get_config()["METRICS_TOP_ENDPOINTS"]
+        snapshot = build_snapshot(families, store.started_at, top=top, mode=mode, warning=warning)
         body, content_type = render.render_json(snapshot)
     else:
+        families = [*families, *render.about_families(store.started_at, mode, warning)]
         instance = get_config()["METRICS_INSTANCE"]
-        body, content_type = render.render_prometheus(families, store.started_at, fmt, accept, instance)
+        body, content_type = render.render_prometheus(families, fmt, accept, instance)
     response = HttpResponse(body, content_type=content_type)
     response["Vary"] = "Accept, Authorization, Cookie"
     return response

@@ -1,9 +1,13 @@
-"""The workers' files in the multiprocess directory: their names, and reading them safely while they grow.
+"""Our files in the multiprocess directory: their names, and reading them safely while they grow.
 
-prometheus_client names a worker's file ``<type>_<pid>.db`` (gauges ``gauge_<mode>_<pid>.db``) and lays it
-out as a native int of bytes used, four bytes of padding, then entries of a length, a UTF-8 key padded to
-eight bytes, and two native doubles (value, timestamp). A worker creates the file empty and then resizes it,
-so a reader may find it zero-length or with ``used`` still 0: both mean "nothing counted yet".
+Each process writes our metric families to files of its own, ``prodkit-<type>-<pid>-<start>-<namespace>.mmap`` (see
+``writers`` for the writer's name), in prometheus_client's layout: a native int of bytes used, four bytes of
+padding, then entries of a length, a UTF-8 key padded to eight bytes, and two native doubles (value,
+timestamp). A file is created empty and then resized, so a reader may find it zero-length or with ``used``
+still 0: both mean "nothing counted yet".
+
+The names do not end in ``.db``: prometheus_client's own collector, ``mark_process_dead`` and anything else that
+globs ``*.db`` never see them, and we never touch the ``*.db`` files of other libraries.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import struct
 from collections.abc import Iterator
 from typing import NamedTuple
 
-#: File types whose values are summed over processes (prometheus_client's collector does the same), so a dead
-#: worker's values can be folded into one total. Gauges are not: their modes (live, min, max, ...) differ.
-SUMMED_TYPES = ("counter", "histogram", "summary")
-SUFFIX = ".db"
+#: The types we write; both are summed over processes, so a dead writer's values fold into one total.
+SUMMED_TYPES = ("counter", "histogram")
+PREFIX = "prodkit-"
+SUFFIX = ".mmap"
 
 _INTEGER = struct.Struct("i")
 _DOUBLE = struct.Struct("d")
@@ -25,25 +29,30 @@ _HEADER = 8
 
 
 class WorkerFile(NamedTuple):
-    """One file of one process: its type, the pid as written in the name, and its path."""
+    """One file of one process: its type, the writer's name (``<pid>-<start>-<namespace>``), and its path."""
 
     type: str
-    pid: str
+    writer: str
     path: str
 
 
+def file_name(kind: str, writer: str) -> str:
+    """The name of ``writer``'s file of type ``kind``."""
+    return f"{PREFIX}{kind}-{writer}{SUFFIX}"
+
+
 def parse_name(directory: str, name: str) -> WorkerFile | None:
-    """The worker file ``name`` stands for, or ``None`` for a file that is not a summed type's."""
-    if not name.endswith(SUFFIX):
+    """The file ``name`` stands for, or ``None`` for a file that is not one of ours."""
+    if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
         return None
-    kind, _, pid = name[: -len(SUFFIX)].partition("_")
-    if kind not in SUMMED_TYPES or not pid:
+    kind, _, writer = name[len(PREFIX) : -len(SUFFIX)].partition("-")
+    if kind not in SUMMED_TYPES or not writer:
         return None
-    return WorkerFile(kind, pid, os.path.join(directory, name))
+    return WorkerFile(kind, writer, os.path.join(directory, name))
 
 
 def summed_files(directory: str) -> list[WorkerFile]:
-    """Every counter, histogram and summary file in ``directory`` (regular files only, links are skipped)."""
+    """Every one of our files in ``directory`` (regular files only, links are skipped)."""
     found = []
     try:
         entries = os.scandir(directory)
@@ -57,9 +66,9 @@ def summed_files(directory: str) -> list[WorkerFile]:
     return found
 
 
-def files_of(directory: str, pid: str) -> list[WorkerFile]:
-    """The summed files of process ``pid`` that exist in ``directory``."""
-    return [worker_file for worker_file in summed_files(directory) if worker_file.pid == pid]
+def files_of(directory: str, writer: str) -> list[WorkerFile]:
+    """The files of ``writer`` that exist in ``directory``."""
+    return [worker_file for worker_file in summed_files(directory) if worker_file.writer == writer]
 
 
 def read_used(path: str) -> tuple[bytes, int, int]:

@@ -5,7 +5,9 @@ sample of every file as an object before summing; with eight workers and fine hi
 several times slower than the endpoint's budget. This finds each of our keys and its value position in a
 file (again only when the file grew), reads just those values on later reads, sums each key over all files
 first (counters and buckets are summed, as the collector does) and only then builds the samples, once per
-distinct series. The values of exited workers come from the compacted store (see ``compaction``).
+distinct series. The values of exited workers come from the compacted store (see ``compaction``); a read that
+finds the files of a dead writer folds them first, so a server without exit hooks (``uvicorn --workers``) stays
+bounded too.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ from typing import Any, NamedTuple
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-from django_prodkit.metrics.compaction import locked, read_compacted, read_generation
-from django_prodkit.metrics.files import iter_values, read_used, summed_files
+from django_prodkit.metrics.compaction import compact_quietly, dead_writers, locked, read_compacted, read_version
+from django_prodkit.metrics.files import WorkerFile, iter_values, read_used, summed_files
 from django_prodkit.metrics.store import (
     DB_QUERIES_METRIC,
     DURATION_METRIC,
@@ -68,11 +70,11 @@ def _index(path: str, data: bytes, used: int, inode: int) -> _FileIndex:
     return index
 
 
-def _sum_live(directory: str, folding: frozenset[str], totals: dict[str, float]) -> None:
+def _sum_live(files: list[WorkerFile], folding: frozenset[str], totals: dict[str, float]) -> None:
     unpack = _DOUBLE.unpack_from
     seen = set()
-    for worker_file in summed_files(directory):
-        if worker_file.pid in folding:
+    for worker_file in files:
+        if worker_file.writer in folding:
             continue  # already in the compacted totals
         seen.add(worker_file.path)
         try:
@@ -93,8 +95,8 @@ def _sum_live(directory: str, folding: frozenset[str], totals: dict[str, float])
 def _try_sum(directory: str) -> dict[str, float] | None:
     compacted = read_compacted(directory)
     totals: dict[str, float] = defaultdict(float)
-    _sum_live(directory, compacted.folding, totals)
-    if read_generation(directory) != compacted.generation:
+    _sum_live(summed_files(directory), compacted.folding, totals)
+    if read_version(directory) != compacted.version:
         return None  # a compaction ran while the files were read: one may be counted twice or not at all
     for values in compacted.values.values():
         for key, value in values.items():
@@ -104,7 +106,13 @@ def _try_sum(directory: str) -> dict[str, float] | None:
 
 
 def sum_files(directory: str) -> dict[str, float]:
-    """Every one of our keys with its value summed over the compacted store and the files of all workers."""
+    """Every one of our keys with its value summed over the compacted store and the files of all writers.
+
+    The files of writers that are dead are folded first (they would be counted exactly either way; folding
+    keeps the directory bounded when no server hook does it).
+    """
+    if dead_writers(summed_files(directory), read_compacted(directory).folding):
+        compact_quietly(directory)
     for _attempt in range(_OPTIMISTIC_ATTEMPTS):
         totals = _try_sum(directory)
         if totals is not None:

@@ -1,4 +1,4 @@
-"""The multiprocess directory: where it is, preparing it at server start, and when counting started.
+"""The multiprocess directory: where it is, preparing it when a process starts, and when counting started.
 
 This module must not import ``prometheus_client``: that library decides between single-process and
 multiprocess mode when it is first imported, from ``PROMETHEUS_MULTIPROC_DIR``, and the gunicorn hooks
@@ -7,19 +7,17 @@ import this module before the variable may be set.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import time
+
+from django_prodkit.metrics.compaction import compact_quietly
 
 #: The environment variable prometheus_client reads; set means multiprocess mode.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 #: Written beside the ``*.db`` files (which prometheus_client's collector globs, so this is ignored by it).
 STARTED_MARKER = "prodkit_started_at"
-
-# The compacted store, its lock and temporary files: a previous run's totals must not reach the new counts.
-_PREVIOUS_RUN = ("prodkit_compacted", ".prodkit-compacted-", ".prodkit-started-")
 
 
 def multiproc_dir() -> str | None:
@@ -28,18 +26,19 @@ def multiproc_dir() -> str | None:
 
 
 def prepare_directory(path: str, now: float | None = None) -> None:
-    """Create ``path`` if needed, delete the files of a previous run, and record the start time.
+    """Create ``path`` if needed, record the start time if none is recorded, and fold the dead writers' files.
 
-    Call it once before any worker starts (gunicorn's ``on_starting``): files left by a previous server
-    would otherwise be merged into the new counts.
+    Any process may call it at any time (gunicorn's ``on_starting``, a Celery worker, a process's first count):
+    it deletes no live process's file, so a web server restarted beside a running Celery worker loses none of
+    the worker's counts. The totals continue over restarts for as long as the directory lives; a new directory
+    (gunicorn's default, one per server) starts from zero.
     """
     os.makedirs(path, mode=0o700, exist_ok=True)
-    with os.scandir(path) as entries:
-        for entry in entries:
-            if entry.name.endswith(".db") or entry.name.startswith(_PREVIOUS_RUN):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(entry.path)
-    os.replace(_write_temporary(path, repr(time.time() if now is None else now)), os.path.join(path, STARTED_MARKER))
+    marker = os.path.join(path, STARTED_MARKER)
+    if os.path.islink(marker):
+        os.remove(marker)  # planted: never read or written through
+    claim_started(path, now)
+    compact_quietly(path)
 
 
 def _write_temporary(directory: str, text: str) -> str:

@@ -19,6 +19,8 @@ OPENMETRICS_MEDIA_TYPE = "application/openmetrics-text"
 TEXT_MEDIA_TYPE = "text/plain"
 
 STARTED_METRIC = "prodkit_metrics_started_timestamp_seconds"
+MODE_METRIC = "prodkit_metrics_mode"
+MODE_HELP = "How the counts are kept: multiprocess (every process), single-process, or per-worker (this one only)."
 
 
 def negotiate(requested: str | None, accept: str) -> str | None:
@@ -47,21 +49,30 @@ def render_json(snapshot: dict[str, Any]) -> tuple[bytes, str]:
 INSTANCE_LABEL = "service_instance_id"
 
 
+def about_families(started_at: float, mode: str, warning: str | None) -> list[Metric]:
+    """The gauges that say when the counts started and how they are kept.
+
+    ``prodkit_metrics_mode{mode="..."} 1``; in per-worker mode its help is the warning the JSON carries.
+    """
+    started = GaugeMetricFamily(
+        STARTED_METRIC,
+        "When these counters started (Unix time): the server start in multiprocess mode.",
+        value=started_at,
+    )
+    kept = GaugeMetricFamily(MODE_METRIC, warning or MODE_HELP, labels=("mode",))
+    kept.add_metric((mode,), 1.0)
+    return [started, kept]
+
+
 class _Families:
     """A collector over already-collected families, so prometheus_client's encoders can write them."""
 
-    def __init__(self, families: Sequence[Metric], started_at: float, instance: str) -> None:
+    def __init__(self, families: Sequence[Metric], instance: str) -> None:
         self.families = families
-        self.started_at = started_at
         self.instance = instance
 
     def collect(self) -> Iterator[Metric]:
-        started = GaugeMetricFamily(
-            STARTED_METRIC,
-            "When these counters started (Unix time): the server start in multiprocess mode.",
-            value=self.started_at,
-        )
-        for family in [*self.families, started]:
+        for family in self.families:
             yield _labelled(family, self.instance) if self.instance else family
 
 
@@ -71,14 +82,12 @@ def _labelled(family: Metric, instance: str) -> Metric:
     return copy
 
 
-def render_prometheus(
-    families: Sequence[Metric], started_at: float, fmt: str, accept: str, instance: str = ""
-) -> tuple[bytes, str]:
+def render_prometheus(families: Sequence[Metric], fmt: str, accept: str, instance: str = "") -> tuple[bytes, str]:
     """The families in the Prometheus text format 0.0.4, or OpenMetrics when ``fmt`` asks for it.
 
     A non-empty ``instance`` (``METRICS_INSTANCE``) is added to every series as :data:`INSTANCE_LABEL`.
     """
-    collector = _Families(families, started_at, instance)
+    collector = _Families(families, instance)
     if fmt == OPENMETRICS:
         if OPENMETRICS_MEDIA_TYPE not in accept:
             accept = OPENMETRICS_MEDIA_TYPE

@@ -7,23 +7,20 @@ from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from django_prodkit.metrics.render import STARTED_METRIC
+from django_prodkit.metrics.render import about_families
 from django_prodkit.metrics.store import get_store
+from django_prodkit.metrics.workers import metrics_mode
 
 
 class StoreCollector:
-    """The store's families (every process's, in multiprocess mode) and the start time, read on each scrape."""
+    """The store's families (every process's, in multiprocess mode), the start time and the mode, on each scrape."""
 
     def collect(self) -> Iterator[Metric]:
         store = get_store()
         yield from store.families()
-        yield GaugeMetricFamily(
-            STARTED_METRIC,
-            "When these counters started (Unix time): the server start in multiprocess mode.",
-            value=store.started_at,
-        )
+        yield from about_families(store.started_at, *metrics_mode(store.multiprocess))
 
 
 def start_metrics_server(port: int, addr: str = "127.0.0.1") -> tuple[WSGIServer, threading.Thread]:

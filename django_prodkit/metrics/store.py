@@ -1,7 +1,7 @@
-"""The metric store: prometheus_client collectors, in multiprocess mode when ``PROMETHEUS_MULTIPROC_DIR`` is set.
+"""The metric store: files shared by every process when ``PROMETHEUS_MULTIPROC_DIR`` is set, else collectors.
 
-In multiprocess mode every worker writes its counts to its own memory-mapped files in that directory and a
-read merges the files of all workers, live or dead, so counts survive worker recycling. Without the
+In multiprocess mode every process writes its counts to memory-mapped files of its own in that directory (see
+``process_files``) and a read merges the files of all processes, live or dead, so counts survive recycling. Without the
 variable the collectors live in a private registry in this process (``runserver``, tests).
 """
 
@@ -14,12 +14,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import Metric
 
 from django_prodkit.conf import get_config
-from django_prodkit.metrics.multiproc import MULTIPROC_ENV, claim_started, multiproc_dir
+from django_prodkit.metrics.multiproc import claim_started, multiproc_dir, prepare_directory
+from django_prodkit.metrics.process_files import FileCounter, FileHistogram, ProcessFiles
 
 REQUESTS_METRIC = "prodkit_http_requests"
 DURATION_METRIC = "prodkit_http_request_duration_seconds"
@@ -39,6 +39,8 @@ _HIGHEST_BUCKET = 60.0
 # A geometric midpoint is within ``e`` of every value in its bucket when neighbours are at most ``(1 + e)**2``
 # apart; a hair less leaves room for rounding the bounds to four significant digits.
 _BUCKET_GROWTH = (1.0 + PERCENTILE_ERROR) ** 2 - 0.001
+_REQUEST_LABELS = ("method", "route", "status")
+_ENDPOINT_LABELS = ("method", "route")
 
 
 def default_buckets() -> tuple[float, ...]:
@@ -77,58 +79,58 @@ class MetricStore:
     def __init__(self, buckets: Sequence[float], directory: str | None) -> None:
         self.buckets = tuple(buckets)
         self.directory = directory
+        self._started_at = time.time()
+        # name: (documentation, label names, histogram buckets or None for a counter)
+        self._specs: dict[str, tuple[str, tuple[str, ...], tuple[float, ...] | None]] = {
+            REQUESTS_METRIC: ("HTTP requests served, by method, URL pattern and status code.", _REQUEST_LABELS, None),
+            DURATION_METRIC: (
+                "Time from the metrics middleware receiving a request to returning its response.",
+                _ENDPOINT_LABELS,
+                self.buckets,
+            ),
+            DB_QUERIES_METRIC: (
+                "Database queries per HTTP request, by method and URL pattern.",
+                _ENDPOINT_LABELS,
+                DB_QUERY_BUCKETS,
+            ),
+            TASKS_METRIC: (
+                "Task runs finished, by task name and outcome (succeeded, failed, retried, ignored).",
+                ("task", "outcome"),
+                None,
+            ),
+            TASK_DURATION_METRIC: ("Time a task run took in the worker, by task name.", ("task",), self.buckets),
+        }
+        self.files: ProcessFiles | None = None
+        self.registry: CollectorRegistry | None = None
+        self._metrics: dict[str, Counter | Histogram] = {}
         if directory is not None:
-            if values.ValueClass is values.MutexValue:
-                raise ImproperlyConfigured(
-                    f"{MULTIPROC_ENV} is set but prometheus_client was imported before it was, so it counts "
-                    "in single-process mode. Set the variable before the server starts (see the Metrics docs)."
-                )
-            self.registry: CollectorRegistry | None = None
-            claim_started(directory)
+            # A process starting folds the files of the dead processes it finds (see ``compaction``).
+            prepare_directory(directory)
+            self.files = ProcessFiles(directory)
         else:
             self.registry = CollectorRegistry(auto_describe=True)
-        self._started_at = time.time()
-        self.requests = Counter(
-            REQUESTS_METRIC,
-            "HTTP requests served, by method, URL pattern and status code.",
-            ("method", "route", "status"),
-            registry=self.registry,
-        )
-        self.duration = Histogram(
-            DURATION_METRIC,
-            "Time from the metrics middleware receiving a request to returning its response.",
-            ("method", "route"),
-            buckets=self.buckets,
-            registry=self.registry,
-        )
-        self.db_queries = Histogram(
-            DB_QUERIES_METRIC,
-            "Database queries per HTTP request, by method and URL pattern.",
-            ("method", "route"),
-            buckets=DB_QUERY_BUCKETS,
-            registry=self.registry,
-        )
-        self.tasks = Counter(
-            TASKS_METRIC,
-            "Task runs finished, by task name and outcome (succeeded, failed, retried, ignored).",
-            ("task", "outcome"),
-            registry=self.registry,
-        )
-        self.task_duration = Histogram(
-            TASK_DURATION_METRIC,
-            "Time a task run took in the worker, by task name.",
-            ("task",),
-            buckets=self.buckets,
-            registry=self.registry,
-        )
+            for name, (documentation, labels, bounds) in self._specs.items():
+                if bounds is None:
+                    self._metrics[name] = Counter(name, documentation, labels, registry=self.registry)
+                else:
+                    self._metrics[name] = Histogram(name, documentation, labels, buckets=bounds, registry=self.registry)
         # Children resolved once per label set: ``labels()`` takes a lock and builds tuples on every call.
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._task_children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self._db_children: dict[tuple[str, str], Any] = {}
 
+    def _child(self, name: str, *labelvalues: str) -> Any:
+        """One series of ``name``: in this process's files in multiprocess mode, else in the private registry."""
+        if self.files is None:
+            return self._metrics[name].labels(*labelvalues)
+        documentation, labels, bounds = self._specs[name]
+        if bounds is None:
+            return FileCounter(self.files, name, documentation, labels, labelvalues)
+        return FileHistogram(self.files, name, documentation, labels, labelvalues, bounds)
+
     @property
     def started_at(self) -> float:
-        """When counting started (Unix time): the server start in multiprocess mode, else this store's creation."""
+        """When counting started (Unix time): the directory's first use (multiprocess), else this store's creation."""
         if self.directory is None:
             return self._started_at
         # Read each time: with ``--preload`` the store exists before ``on_starting`` prepares the directory.
@@ -144,7 +146,10 @@ class MetricStore:
         key = (method, route, status)
         children = self._children.get(key)
         if children is None:
-            children = (self.requests.labels(method, route, str(status)), self.duration.labels(method, route))
+            children = (
+                self._child(REQUESTS_METRIC, method, route, str(status)),
+                self._child(DURATION_METRIC, method, route),
+            )
             children = self._children.setdefault(key, children)
         children[0].inc()
         children[1].observe(seconds)
@@ -154,7 +159,7 @@ class MetricStore:
         key = (task, outcome)
         children = self._task_children.get(key)
         if children is None:
-            children = (self.tasks.labels(task, outcome), self.task_duration.labels(task))
+            children = (self._child(TASKS_METRIC, task, outcome), self._child(TASK_DURATION_METRIC, task))
             children = self._task_children.setdefault(key, children)
         children[0].inc()
         children[1].observe(seconds)
@@ -164,7 +169,7 @@ class MetricStore:
         key = (method, route)
         child = self._db_children.get(key)
         if child is None:
-            child = self._db_children.setdefault(key, self.db_queries.labels(method, route))
+            child = self._db_children.setdefault(key, self._child(DB_QUERIES_METRIC, method, route))
         child.observe(queries)
 
     def families(self) -> list[Metric]:

@@ -3,7 +3,8 @@
 Found from the server's own objects, so it works without any setting: a gunicorn worker runs inside its
 ``Worker.run`` (any worker class, ``uvicorn_worker.UvicornWorker`` too) and knows ``cfg.workers``; a
 ``uvicorn --workers N`` child runs inside ``subprocess_started(config, ...)`` and ``Server.run``, whose
-``Config`` knows ``workers``. Both servers also take ``WEB_CONCURRENCY`` as their default worker count.
+``Config`` knows ``workers``. Both servers also take ``WEB_CONCURRENCY`` as their default worker count. A Celery
+worker says itself (see ``django_prodkit.tasks.celery``): its prefork pool's size, through :func:`register_server`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from typing import Any, NamedTuple
 logger = logging.getLogger("django_prodkit.metrics")
 
 WEB_CONCURRENCY = "WEB_CONCURRENCY"
+CELERY_PREFORK = "celery prefork"
+
+MULTIPROCESS = "multiprocess"
+SINGLE_PROCESS = "single-process"
+PER_WORKER = "per-worker"
 # How deep to look in each thread's stack: a worker's run loop sits a few dozen frames below a request.
 _MAX_DEPTH = 200
 
@@ -55,9 +61,22 @@ def _from_stack(frame: FrameType | None) -> Server | None:
     return None
 
 
+_registered: Server | None = None
+
+
+def register_server(name: str, workers: int) -> None:
+    """Say which server runs this process and how many processes count beside it (a Celery worker's pool)."""
+    global _registered
+    _registered = Server(name, workers)
+    detect_server.cache_clear()
+    per_worker_warning.cache_clear()
+
+
 @functools.cache
 def detect_server() -> Server | None:
     """The server and its worker count, or ``None`` when no known server runs this process (cached)."""
+    if _registered is not None:
+        return _registered
     try:
         for frame in sys._current_frames().values():
             found = _from_stack(frame)
@@ -78,12 +97,26 @@ def per_worker_warning() -> str | None:
     server = detect_server()
     if server is None or server.workers <= 1:
         return None
+    if server.name == CELERY_PREFORK:
+        return (
+            f"The metrics count the task runs of this process only (pid {os.getpid()}): the Celery worker runs "
+            f"{server.workers} pool processes and PROMETHEUS_MULTIPROC_DIR is not set. Set PROMETHEUS_MULTIPROC_DIR "
+            "in the worker's environment (the web server's directory when both run on one host)."
+        )
     return (
         f"The metrics count the requests of this worker only (pid {os.getpid()}): {server.name} runs "
         f"{server.workers} workers and PROMETHEUS_MULTIPROC_DIR is not set. Start gunicorn with "
         "-c python:django_prodkit.gunicorn (or import the django_prodkit.gunicorn hooks in your gunicorn.conf.py); "
         "with uvicorn --workers, set PROMETHEUS_MULTIPROC_DIR in the server's environment."
     )
+
+
+def metrics_mode(multiprocess: bool) -> tuple[str, str | None]:
+    """How the counts are kept (multiprocess, single-process or per-worker) and the warning for per-worker."""
+    if multiprocess:
+        return MULTIPROCESS, None
+    warning = per_worker_warning()
+    return (SINGLE_PROCESS, None) if warning is None else (PER_WORKER, warning)
 
 
 _warned = False

@@ -5,7 +5,10 @@ Hooks: ``before_task_publish``/``after_task_publish`` (in the process that sends
 command), which make the PRODUCER span and put the ids and its trace context in the message;
 ``task_prerun``/``task_postrun``/``task_failure`` (in the worker process that runs the task); and ``worker_init``,
 which adds a consumer bootstep so that the worker's "Task ... received" line carries the message's ids too (Celery
-writes it before any signal, from the task's strategy, which the step wraps).
+writes it before any signal, from the task's strategy, which the step wraps). For the metrics: ``worker_init`` also
+says how many pool processes count (the per-worker warning), ``worker_process_init`` folds the files of exited pool
+children as a new one starts, and ``worker_process_shutdown`` folds a child's own files as it exits
+(``--max-tasks-per-child``), so the shared directory stays bounded.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from celery import bootsteps, signals
 
+from django_prodkit import metrics
 from django_prodkit.tasks.runs import (
     FAILED,
     HEADER,
@@ -138,7 +142,24 @@ def _postrun(task_id: str | None = None, state: str | None = None, **kwargs: Any
     run.finish(_OUTCOMES.get(state or "", IGNORED))
 
 
+def _pool_size(sender: Any = None, **kwargs: Any) -> None:
+    concurrency = getattr(sender, "concurrency", None)
+    if "prefork" in str(getattr(sender, "pool_cls", "")) and isinstance(concurrency, int):
+        metrics.register_celery_pool(concurrency)
+
+
+def _process_init(**kwargs: Any) -> None:
+    metrics.process_started()
+
+
+def _process_shutdown(**kwargs: Any) -> None:
+    metrics.process_exiting()
+
+
 _HANDLERS = (
+    (signals.worker_init, _pool_size),
+    (signals.worker_process_init, _process_init),
+    (signals.worker_process_shutdown, _process_shutdown),
     (signals.before_task_publish, _before_publish),
     (signals.after_task_publish, _after_publish),
     (signals.worker_init, _worker_init),
