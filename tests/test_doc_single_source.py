@@ -103,9 +103,9 @@ def test_pages_name_only_versions_that_exist() -> None:
 
 
 def _is_a_dependency_version(text: str, position: int) -> bool:
-    """Django's, Python's, a provider's or a schema's version (named just before it), not ours."""
+    """Django's, Python's, the kernel's, a provider's or a schema's version (named just before it), not ours."""
     before = text[max(0, position - 40) : position]
-    owners = r"(?:Django|Python|provider|[Ss]chema|protocol|TLS|HTTP|[Ss]ignature|gunicorn)"
+    owners = r"(?:Django|Python|provider|[Ss]chema|protocol|TLS|HTTP|[Ss]ignature|gunicorn|[Kk]ernels?|Linux)"
     return bool(re.search(owners, before))
 
 
