@@ -74,14 +74,20 @@ def test_put_metric_data_datums_for_tasks() -> None:
 def enabled(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     settings.PRODKIT = {"SERVICE_NAME": "worker", "CLOUDWATCH": {"ENABLED": True, "FLUSH_INTERVAL": 60}}
     monkeypatch.setattr("sys.argv", ["celery", "-A", "proj", "worker"])
+    # A publisher another test left installed in this worker process would hold that test's runs.
+    _uninstall()
     reset_store()
     yield
+    _uninstall()
+    reset_store()
+
+
+def _uninstall() -> None:
     cloudwatch.shutdown()
     cloudwatch.remove_observer(cloudwatch.observe)
     cloudwatch.remove_task_observer(cloudwatch.observe_task)
     cloudwatch._publisher = None
     cloudwatch._pid = None
-    reset_store()
 
 
 @pytest.mark.usefixtures("enabled")
