@@ -56,14 +56,24 @@ def _count(store: Any, rng: random.Random, every_series: bool) -> None:
         store.observe_queries(method, route, rng.randrange(12))
 
 
-def _fork_worker(store: Any, seed: int, every_series: bool = False) -> int:
+def _fork_worker(store: Any, seed: int, every_series: bool = False, until: tuple[int, int] | None = None) -> int:
+    """A worker that counts, then exits (folded like a recycled one) or, with ``until``, lives until that pipe closes.
+
+    The store folds a dead writer's files on any read, so the eight workers of the measured directory stay alive,
+    as a server's do, and only the recycled one of each delta round exits.
+    """
     pid = os.fork()
     if pid == 0:
         try:
             _count(store, random.Random(seed), every_series)
+            if until is not None:
+                release, hold = until
+                os.close(hold)  # the parent's copy is then the last writer
+                os.read(release, 1)  # returns at end of file, when the parent closes its end
         finally:
             os._exit(0)
-    os.waitpid(pid, 0)
+    if until is None:
+        os.waitpid(pid, 0)
     return pid
 
 
@@ -78,17 +88,28 @@ def _measure(rounds: int, seed: int) -> dict[str, Any]:
     import django
 
     django.setup()
+    from django_prodkit.metrics.store import get_store
+
+    store = get_store()
+    release, hold = os.pipe()
+    workers = [_fork_worker(store, seed + worker, until=(release, hold)) for worker in range(WORKERS)]
+    try:
+        return _exports(store, rounds, seed)
+    finally:
+        os.close(hold)
+        for pid in workers:
+            os.waitpid(pid, 0)
+        os.close(release)
+
+
+def _exports(store: Any, rounds: int, seed: int) -> dict[str, Any]:
     from django_prodkit.conf import get_config
-    from django_prodkit.metrics.compaction import compact as fold
+    from django_prodkit.metrics.compaction import compact
     from django_prodkit.metrics.otlp.config import resolve
     from django_prodkit.metrics.otlp.encoding import encode
     from django_prodkit.metrics.otlp.exporter import build_exporter
     from django_prodkit.metrics.otlp.series import snapshot
-    from django_prodkit.metrics.store import get_store
 
-    store = get_store()
-    for worker in range(WORKERS):
-        _fork_worker(store, seed + worker)
     config = get_config()
     cumulative = build_exporter(
         resolve(config, {**os.environ, "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "cumulative"}), store
@@ -114,7 +135,8 @@ def _measure(rounds: int, seed: int) -> dict[str, Any]:
             elif name == "delta":
                 # A worker that recycled through every series, so the delta export has all of them to send.
                 # Folded as gunicorn's child_exit hook does, so the directory stays at eight workers' files.
-                fold(store.directory, str(_fork_worker(store, 10_000 + round_number, every_series=True)))
+                _fork_worker(store, 10_000 + round_number, every_series=True)
+                compact(store.directory)
                 cumulative.leadership.release()
                 samples[name].append(_timed(delta.export_once)[0])
             else:
